@@ -1,0 +1,508 @@
+/**
+ * The broker: accepts connections on a `node:net` listener, upgrades them to mutual TLS the NATS
+ * way (plaintext INFO, then the handshake), and routes messages between them through the subject
+ * index. Deliveries are buffered per connection and flushed once per inbound read.
+ *
+ * @module
+ */
+import * as net from "node:net";
+import * as tls from "node:tls";
+import { callerHash, callerId } from "../core/protocol/subjects.ts";
+import type { Logger } from "../core/log.ts";
+import {
+  type CloseReason,
+  Connection,
+  type ConnectionHost,
+  type Outgoing,
+  type Subscription,
+} from "./connection.ts";
+import {
+  DefaultPermissions,
+  expandPermissions,
+  type IdentityKind,
+  PermissionChecker,
+  type Permissions,
+} from "./permissions.ts";
+import { Sublist } from "./sublist.ts";
+
+/** PEM text of the broker's certificate, key and the CA that client certificates must chain to. */
+export interface TlsMaterial {
+  cert: string;
+  key: string;
+  ca: string;
+}
+
+/** A permission rule for identities matching `match`: an exact name or a `/regex/`. */
+export interface IdentityRule extends Permissions {
+  match: string;
+}
+
+/** How identities get their permissions. */
+export interface PermissionsConfig {
+  /**
+   * `choria`: unlisted identities get Choria's server or client set; `open`: they may do anything.
+   * @default "choria"
+   */
+  defaults: "choria" | "open";
+  /** Regular expressions that make an identity a client. @default ["\\.mcollective$", "\\.choria$"] */
+  clientPatterns: string[];
+  /** Rules checked in order before the defaults; the first match wins. @default [] */
+  identities: IdentityRule[];
+}
+
+/** Everything the broker is configured with. */
+export interface BrokerSettings {
+  host: string;
+  port: number;
+  /** Mutual TLS material; absent only when `insecure` is set. */
+  tls: TlsMaterial | null;
+  /** Serve plaintext without identities. Only for development. */
+  insecure: boolean;
+  serverName: string;
+  maxPayload: number;
+  maxControlLine: number;
+  maxConnections: number;
+  /** Bytes buffered for one connection before it is a slow consumer. */
+  maxPending: number;
+  /** Milliseconds a write may wait for the socket before the connection is a slow consumer. */
+  writeDeadlineMs: number;
+  pingIntervalMs: number;
+  maxPingsOut: number;
+  /** Milliseconds to send CONNECT after the handshake. */
+  authTimeoutMs: number;
+  /** Milliseconds to finish the TLS handshake. */
+  tlsTimeoutMs: number;
+  /**
+   * Most sockets open at once, below the process's descriptor limit. Past it new sockets are
+   * dropped at once, because a listener that hits EMFILE stops accepting for good under Deno.
+   */
+  maxSockets: number;
+  permissions: PermissionsConfig;
+}
+
+/** Counters the monitor publishes. */
+export interface BrokerStats {
+  inMsgs: number;
+  inBytes: number;
+  outMsgs: number;
+  outBytes: number;
+  totalConnections: number;
+  slowConsumers: number;
+  staleConnections: number;
+  permissionViolations: number;
+  protocolErrors: number;
+  tlsHandshakeFailures: number;
+  authTimeouts: number;
+  rejectedMaxConnections: number;
+  acceptErrors: number;
+}
+
+const encoder = new TextEncoder();
+const SWEEP_MS = 1_000;
+const CONNECTION = Symbol("chorale.connection");
+
+type TaggedSocket = net.Socket & { [CONNECTION]?: Connection };
+
+/**
+ * A NATS-protocol broker.
+ *
+ * @example Start and stop an insecure broker
+ * ```ts ignore
+ * import { Broker, defaultSettings } from "./broker.ts";
+ * import { silentLogger } from "../core/log.ts";
+ * await using broker = new Broker({ ...defaultSettings(), port: 0, insecure: true }, silentLogger);
+ * const { port } = await broker.start();
+ * ```
+ */
+export class Broker implements ConnectionHost, AsyncDisposable {
+  readonly settings: BrokerSettings;
+  readonly stats: BrokerStats = {
+    inMsgs: 0,
+    inBytes: 0,
+    outMsgs: 0,
+    outBytes: 0,
+    totalConnections: 0,
+    slowConsumers: 0,
+    staleConnections: 0,
+    permissionViolations: 0,
+    protocolErrors: 0,
+    tlsHandshakeFailures: 0,
+    authTimeouts: 0,
+    rejectedMaxConnections: 0,
+    acceptErrors: 0,
+  };
+  readonly startedAt = new Date();
+  readonly serverId: string;
+  readonly connections = new Map<number, Connection>();
+  readonly sublist = new Sublist<Subscription>();
+  readonly #log: Logger;
+  #listener: net.Server | null = null;
+  /** Set when sockets were dropped for lack of descriptors: the listener may have died. */
+  #descriptorPressure = false;
+  readonly #tlsServer: tls.Server | null;
+  readonly #clientPatterns: RegExp[];
+  readonly #rules: { test: (identity: string) => boolean; permissions: Permissions }[];
+  #dirty: Connection[] = [];
+  /** Accepted sockets not yet closed, including ones being refused or closing. */
+  #openSockets = 0;
+  #nextId = 1;
+  #sweep: ReturnType<typeof setInterval> | null = null;
+  #closing = false;
+  #info = "";
+  #port = 0;
+
+  constructor(settings: BrokerSettings, logger: Logger) {
+    if (!settings.tls && !settings.insecure) {
+      throw new TypeError("Cannot start the broker without TLS material unless 'insecure' is set");
+    }
+    this.settings = settings;
+    this.#log = logger;
+    this.serverId = `CHORALE${crypto.randomUUID().replaceAll("-", "").slice(0, 20).toUpperCase()}`;
+    this.#clientPatterns = settings.permissions.clientPatterns.map((p) => new RegExp(p));
+    this.#rules = settings.permissions.identities.map((rule) => {
+      const { match, ...permissions } = rule;
+      const regex = match.length > 1 && match.startsWith("/") && match.endsWith("/")
+        ? new RegExp(match.slice(1, -1))
+        : null;
+      return {
+        test: regex ? (id: string) => regex.test(id) : (id: string) => id === match,
+        permissions,
+      };
+    });
+    this.#tlsServer = settings.tls
+      ? tls.createServer({
+        cert: settings.tls.cert,
+        key: settings.tls.key,
+        ca: [settings.tls.ca],
+        requestCert: true,
+        rejectUnauthorized: true,
+      })
+      : null;
+    this.#tlsServer?.on("secureConnection", (socket) => this.#secured(socket));
+    this.#tlsServer?.on("tlsClientError", (error, socket) => {
+      this.stats.tlsHandshakeFailures++;
+      const connection = (socket as unknown as { _parent?: TaggedSocket })._parent?.[CONNECTION];
+      this.#log.debug("tls handshake failed", { cid: connection?.id, error: error.message });
+      connection?.close("tls handshake failed");
+      socket.destroy();
+    });
+  }
+
+  /** The bound port, once started. */
+  get port(): number {
+    return this.#port;
+  }
+
+  /** Whether clients must send CONNECT first: always, except on an insecure listener. */
+  get authRequired(): boolean {
+    return !this.settings.insecure;
+  }
+
+  get maxPending(): number {
+    return this.settings.maxPending;
+  }
+
+  get parserLimits(): { maxControlLine: number; maxPayload: number } {
+    return { maxControlLine: this.settings.maxControlLine, maxPayload: this.settings.maxPayload };
+  }
+
+  /** Binds the listener and starts the housekeeping timer. */
+  async start(): Promise<{ host: string; port: number }> {
+    this.#port = await this.#listen(this.settings.port);
+    this.#info = this.#buildInfo();
+    this.#sweep = setInterval(() => this.#housekeeping(), SWEEP_MS);
+    if (this.settings.insecure) {
+      this.#log.warn(
+        "INSECURE: serving plaintext without client certificates; any client can publish and subscribe to anything",
+        { host: this.settings.host, port: this.#port },
+      );
+    }
+    this.#log.info("listening", {
+      host: this.settings.host,
+      port: this.#port,
+      tls: !this.settings.insecure,
+    });
+    return { host: this.settings.host, port: this.#port };
+  }
+
+  async #listen(port: number): Promise<number> {
+    const listener = net.createServer((socket) => this.#accept(socket));
+    await new Promise<void>((resolve, reject) => {
+      listener.once("error", reject);
+      listener.listen({ host: this.settings.host, port }, () => {
+        listener.off("error", reject);
+        resolve();
+      });
+    });
+    listener.on("error", (error) => this.#acceptError(error));
+    this.#listener = listener;
+    return (listener.address() as net.AddressInfo).port;
+  }
+
+  /**
+   * Under Deno a listener whose accept fails with EMFILE stops accepting for good, silently. Once
+   * descriptors are free again after a shortage, put a fresh listener on the same port.
+   */
+  async #relisten(): Promise<void> {
+    this.#descriptorPressure = false;
+    this.#listener?.close();
+    this.#listener = null;
+    try {
+      await this.#listen(this.#port);
+      this.#log.warn("listener restarted after running short of descriptors", { port: this.#port });
+    } catch (error) {
+      this.#descriptorPressure = true; // try again on the next sweep
+      this.#log.error("cannot restart the listener", {
+        port: this.#port,
+        error: (error as Error).message,
+      });
+    }
+  }
+
+  #buildInfo(): string {
+    const secure = !this.settings.insecure;
+    const info = {
+      server_id: this.serverId,
+      server_name: this.settings.serverName,
+      version: "2.9.10",
+      proto: 1,
+      go: "chorale",
+      host: this.settings.host,
+      port: this.#port,
+      headers: true,
+      max_payload: this.settings.maxPayload,
+      ...(secure ? { auth_required: true, tls_required: true, tls_verify: true } : {}),
+    };
+    // Without the closing brace, so each connection can add its client_id and client_ip.
+    return JSON.stringify(info).slice(0, -1);
+  }
+
+  #infoFor(id: number, ip: string): Uint8Array {
+    return encoder.encode(
+      `INFO ${this.#info},"client_id":${id},"client_ip":${JSON.stringify(ip)}} \r\n`,
+    );
+  }
+
+  #accept(socket: TaggedSocket): void {
+    socket.on("error", () => {});
+    this.#openSockets++;
+    socket.once("close", () => this.#openSockets--);
+    if (this.#closing || this.#openSockets > this.settings.maxSockets) {
+      // Out of descriptor budget: drop without a word, as a full accept queue would.
+      if (!this.#closing) {
+        this.stats.rejectedMaxConnections++;
+        this.#descriptorPressure = true;
+      }
+      socket.destroy();
+      return;
+    }
+    socket.setNoDelay(true);
+    if (this.connections.size >= this.settings.maxConnections) {
+      this.stats.rejectedMaxConnections++;
+      socket.write(this.#infoFor(0, socket.remoteAddress ?? ""));
+      socket.end(encoder.encode("-ERR 'maximum connections exceeded'\r\n"), () => socket.destroy());
+      setTimeout(() => socket.destroy(), 1_000).unref?.();
+      return;
+    }
+    const connection = new Connection(this.#nextId++, socket, this);
+    this.connections.set(connection.id, connection);
+    this.stats.totalConnections++;
+    socket.write(this.#infoFor(connection.id, connection.remoteAddress));
+    if (this.#tlsServer) {
+      socket[CONNECTION] = connection;
+      socket.on("close", () => connection.close("client closed"));
+      this.#tlsServer.emit("connection", socket);
+    } else {
+      connection.attach(socket, null);
+    }
+  }
+
+  #secured(socket: tls.TLSSocket): void {
+    const raw = (socket as unknown as { _parent?: TaggedSocket })._parent;
+    const connection = raw?.[CONNECTION];
+    if (!connection || connection.state !== "handshake") {
+      socket.destroy();
+      return;
+    }
+    const identity = String(socket.getPeerCertificate()?.subject?.CN ?? "");
+    if (!socket.authorized || identity === "") {
+      this.stats.tlsHandshakeFailures++;
+      connection.close("tls handshake failed");
+      return;
+    }
+    const kind: IdentityKind = this.#clientPatterns.some((p) => p.test(identity))
+      ? "client"
+      : "server";
+    connection.kind = kind;
+    const permissions = this.#permissionsFor(identity, kind);
+    connection.permissions = permissions ? new PermissionChecker(permissions) : null;
+    connection.attach(socket as unknown as net.Socket, identity);
+  }
+
+  #permissionsFor(identity: string, kind: IdentityKind): Permissions | null {
+    const rule = this.#rules.find((r) => r.test(identity));
+    const chosen = rule?.permissions ??
+      (this.settings.permissions.defaults === "choria" ? DefaultPermissions[kind] : null);
+    return chosen
+      ? expandPermissions(chosen, { identity, replyhash: callerHash(callerId(identity)) })
+      : null;
+  }
+
+  #acceptError(error: Error): void {
+    // Running out of descriptors must not end the listener: count it and carry on.
+    this.stats.acceptErrors++;
+    this.#log.warn("accept failed", { error: error.message });
+  }
+
+  // ConnectionHost
+
+  addSubscription(sub: Subscription): void {
+    this.sublist.insert(sub);
+  }
+
+  removeSubscription(sub: Subscription): void {
+    this.sublist.remove(sub);
+  }
+
+  markDirty(connection: Connection): void {
+    this.#dirty.push(connection);
+    if (this.#dirty.length === 1) queueMicrotask(() => this.flushDirty());
+  }
+
+  /** Writes out every connection that got data since the last flush. */
+  flushDirty(): void {
+    const dirty = this.#dirty;
+    this.#dirty = [];
+    for (const connection of dirty) connection.flush();
+  }
+
+  countPermissionViolation(): void {
+    this.stats.permissionViolations++;
+  }
+
+  closed(connection: Connection, reason: CloseReason): void {
+    this.connections.delete(connection.id);
+    if (reason === "slow consumer") this.stats.slowConsumers++;
+    else if (reason === "stale connection") this.stats.staleConnections++;
+    else if (reason === "protocol error") this.stats.protocolErrors++;
+    else if (reason === "authentication timeout") this.stats.authTimeouts++;
+    if (reason !== "client closed" && reason !== "server shutdown") {
+      this.#log.info("connection closed", {
+        cid: connection.id,
+        identity: connection.identity,
+        reason,
+      });
+    }
+  }
+
+  route(
+    from: Connection,
+    subject: string,
+    reply: string | null,
+    headerSize: number,
+    data: Uint8Array,
+  ): number {
+    this.stats.inMsgs++;
+    this.stats.inBytes += data.length;
+    const { plain, groups } = this.sublist.match(subject);
+    if (plain.length === 0 && groups.length === 0) return 0;
+    const message: Outgoing = {
+      subject: encoder.encode(subject),
+      reply: reply === null ? new Uint8Array(0) : encoder.encode(` ${reply}`),
+      sizes: encoder.encode(
+        headerSize >= 0 ? ` ${headerSize} ${data.length}\r\n` : ` ${data.length}\r\n`,
+      ),
+      headers: headerSize >= 0,
+      data,
+    };
+    const echo = from.options?.echo ?? true;
+    let delivered = 0;
+    for (let i = 0; i < plain.length; i++) {
+      const sub = plain[i]!;
+      if (!echo && sub.connection === from) continue;
+      if (sub.filtered && sub.connection.permissions?.deliveryDenied(subject)) continue;
+      if (sub.connection.deliver(sub, message)) delivered++;
+    }
+    for (const members of groups) {
+      // Pick a random member; walk on from it past members that cannot take the message.
+      const start = Math.floor(Math.random() * members.length);
+      for (let k = 0; k < members.length; k++) {
+        const sub = members[(start + k) % members.length]!;
+        if (!echo && sub.connection === from) continue;
+        if (sub.filtered && sub.connection.permissions?.deliveryDenied(subject)) continue;
+        if (sub.connection.deliver(sub, message)) {
+          delivered++;
+          break;
+        }
+      }
+    }
+    this.stats.outMsgs += delivered;
+    this.stats.outBytes += delivered * data.length;
+    return delivered;
+  }
+
+  #housekeeping(): void {
+    if (
+      this.#descriptorPressure && !this.#closing &&
+      this.#openSockets < this.settings.maxSockets * 0.9
+    ) {
+      void this.#relisten();
+    }
+    const now = Date.now();
+    const s = this.settings;
+    for (const connection of this.connections.values()) {
+      const state = connection.state;
+      if (state === "handshake") {
+        if (now - connection.createdAt > s.tlsTimeoutMs) {
+          this.stats.tlsHandshakeFailures++;
+          connection.close("tls handshake failed");
+        }
+      } else if (state === "connecting") {
+        if (this.authRequired && now - connection.lastActivity > s.authTimeoutMs) {
+          connection.sendError("Authentication Timeout");
+          connection.close("authentication timeout");
+        }
+      } else if (state === "open") {
+        if (connection.blockedSince > 0 && now - connection.blockedSince > s.writeDeadlineMs) {
+          connection.close("slow consumer");
+        } else if (now - connection.lastActivity >= s.pingIntervalMs) {
+          if (connection.pingsOut >= s.maxPingsOut) {
+            connection.sendError("Stale Connection");
+            connection.close("stale connection");
+          } else {
+            connection.sendPing();
+            // Count the ping interval from now, so the next one waits a whole interval.
+            connection.lastActivity = now;
+          }
+        }
+      }
+    }
+    this.flushDirty();
+  }
+
+  /**
+   * Stops accepting, flushes every connection and closes it, and waits for the sockets to go,
+   * up to `timeoutMs`.
+   */
+  async shutdown(timeoutMs = 5_000): Promise<void> {
+    if (this.#closing) return;
+    this.#closing = true;
+    if (this.#sweep !== null) clearInterval(this.#sweep);
+    const listener = this.#listener;
+    const listenerClosed = new Promise<void>((resolve) =>
+      listener ? listener.close(() => resolve()) : resolve()
+    );
+    this.flushDirty();
+    for (const connection of [...this.connections.values()]) connection.close("server shutdown");
+    this.#tlsServer?.close();
+    await Promise.race([
+      listenerClosed,
+      new Promise<void>((resolve) => setTimeout(resolve, timeoutMs)),
+    ]);
+    this.#log.info("stopped", { connections: this.stats.totalConnections });
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.shutdown();
+  }
+}

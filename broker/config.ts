@@ -1,0 +1,261 @@
+/**
+ * The broker's configuration schema: every key with its default, environment variable and doc.
+ *
+ * @module
+ */
+import type { ConfigKey } from "../core/config.ts";
+import type { IdentityRule, PermissionsConfig } from "./broker.ts";
+import type { SubjectPermission } from "./permissions.ts";
+import { isValidSubject } from "./subject.ts";
+
+/** Every broker setting. Durations are milliseconds and sizes bytes once loaded. */
+export const BrokerConfigKeys: readonly ConfigKey[] = [
+  {
+    key: "listen",
+    type: "string",
+    default: "0.0.0.0:4222",
+    env: "CHORALE_BROKER_LISTEN",
+    doc: "Client listener, HOST:PORT (port 0 picks a free one)",
+  },
+  {
+    key: "monitor",
+    type: "string",
+    default: "",
+    env: "CHORALE_BROKER_MONITOR",
+    doc: "Monitoring HTTP listener, HOST:PORT; empty turns it off",
+  },
+  {
+    key: "tls.cert",
+    type: "string",
+    default: "",
+    env: "CHORALE_BROKER_TLS_CERT",
+    doc: "PEM certificate the broker presents",
+  },
+  {
+    key: "tls.key",
+    type: "string",
+    default: "",
+    env: "CHORALE_BROKER_TLS_KEY",
+    doc: "PEM private key of that certificate",
+  },
+  {
+    key: "tls.ca",
+    type: "string",
+    default: "",
+    env: "CHORALE_BROKER_TLS_CA",
+    doc: "PEM CA bundle that client certificates must chain to",
+  },
+  {
+    key: "tls.timeout",
+    type: "duration",
+    default: 2_000,
+    env: "CHORALE_BROKER_TLS_TIMEOUT",
+    doc: "Time allowed for the TLS handshake",
+  },
+  {
+    key: "insecure",
+    type: "boolean",
+    default: false,
+    env: "CHORALE_BROKER_INSECURE",
+    doc: "Serve plaintext with no client identities (development only)",
+  },
+  {
+    key: "server_name",
+    type: "string",
+    default: "",
+    env: "CHORALE_BROKER_NAME",
+    doc: "Name in INFO and monitoring; defaults to the host name",
+  },
+  {
+    key: "max_payload",
+    type: "size",
+    default: 1_048_576,
+    env: "CHORALE_BROKER_MAX_PAYLOAD",
+    doc: "Largest message payload (headers included)",
+  },
+  {
+    key: "max_control_line",
+    type: "size",
+    default: 4_096,
+    env: "CHORALE_BROKER_MAX_CONTROL_LINE",
+    doc: "Longest protocol control line",
+  },
+  {
+    key: "max_connections",
+    type: "integer",
+    default: 65_536,
+    env: "CHORALE_BROKER_MAX_CONNECTIONS",
+    doc: "Most client connections at once",
+  },
+  {
+    key: "max_sockets",
+    type: "integer",
+    default: 19_900,
+    env: "CHORALE_BROKER_MAX_SOCKETS",
+    doc:
+      "Most sockets open at once; keep it below the open-file limit (ulimit -n), which Deno cannot read",
+  },
+  {
+    key: "max_pending",
+    type: "size",
+    default: 67_108_864,
+    env: "CHORALE_BROKER_MAX_PENDING",
+    doc: "Bytes buffered for one client before it is a slow consumer",
+  },
+  {
+    key: "write_deadline",
+    type: "duration",
+    default: 10_000,
+    env: "CHORALE_BROKER_WRITE_DEADLINE",
+    doc: "Time a write may wait on a client before it is a slow consumer",
+  },
+  {
+    key: "ping_interval",
+    type: "duration",
+    default: 120_000,
+    env: "CHORALE_BROKER_PING_INTERVAL",
+    doc: "Idle time before the broker PINGs a client",
+  },
+  {
+    key: "max_pings_out",
+    type: "integer",
+    default: 2,
+    env: "CHORALE_BROKER_MAX_PINGS_OUT",
+    doc: "Unanswered PINGs before a connection is stale",
+  },
+  {
+    key: "auth_timeout",
+    type: "duration",
+    default: 3_000,
+    env: "CHORALE_BROKER_AUTH_TIMEOUT",
+    doc: "Time to send CONNECT after the handshake",
+  },
+  {
+    key: "log_level",
+    type: "string",
+    default: "info",
+    env: "CHORALE_LOG_LEVEL",
+    doc: "debug, info, warn or error",
+  },
+  {
+    key: "permissions",
+    type: "object",
+    default: {},
+    doc: "defaults (choria|open), client_patterns, identities: [{match, publish, subscribe}]",
+  },
+];
+
+const DEFAULT_CLIENT_PATTERNS = ["\\.mcollective$", "\\.choria$"];
+
+/** Splits `HOST:PORT` (IPv6 in brackets); returns a problem text when it is not one. */
+export function parseHostPort(text: string): { host: string; port: number } | string {
+  const m = /^(?:\[([^\]]+)\]|([^:]*)):(\d{1,5})$/.exec(text);
+  const port = m ? Number(m[3]) : NaN;
+  if (!m || port > 65_535) return `expected HOST:PORT, got ${JSON.stringify(text)}`;
+  return { host: m[1] ?? (m[2] || "0.0.0.0"), port };
+}
+
+/** Validates the `permissions` mapping; pushes a problem for each fault. */
+export function parsePermissions(raw: unknown, problems: string[]): PermissionsConfig {
+  const config: PermissionsConfig = {
+    defaults: "choria",
+    clientPatterns: DEFAULT_CLIENT_PATTERNS,
+    identities: [],
+  };
+  const p = raw as Record<string, unknown>;
+  for (const key of Object.keys(p)) {
+    if (!["defaults", "client_patterns", "identities"].includes(key)) {
+      problems.push(`permissions: unknown setting '${key}'`);
+    }
+  }
+  if (p.defaults !== undefined) {
+    if (p.defaults === "choria" || p.defaults === "open") config.defaults = p.defaults;
+    else {problems.push(
+        `permissions.defaults: expected "choria" or "open", got ${JSON.stringify(p.defaults)}`,
+      );}
+  }
+  if (p.client_patterns !== undefined) {
+    const patterns = p.client_patterns;
+    if (!Array.isArray(patterns) || !patterns.every((x) => typeof x === "string")) {
+      problems.push("permissions.client_patterns: expected a list of regular expressions");
+    } else {
+      for (const pattern of patterns) {
+        try {
+          new RegExp(pattern);
+        } catch {
+          problems.push(
+            `permissions.client_patterns: ${JSON.stringify(pattern)} is not a regular expression`,
+          );
+        }
+      }
+      config.clientPatterns = patterns;
+    }
+  }
+  if (p.identities !== undefined) {
+    if (!Array.isArray(p.identities)) {
+      problems.push("permissions.identities: expected a list of rules");
+    } else {
+      p.identities.forEach((rule: unknown, i: number) => {
+        const parsed = parseRule(rule, `permissions.identities[${i}]`, problems);
+        if (parsed) config.identities.push(parsed);
+      });
+    }
+  }
+  return config;
+}
+
+function parseRule(raw: unknown, where: string, problems: string[]): IdentityRule | null {
+  if (typeof raw !== "object" || raw === null || Array.isArray(raw)) {
+    problems.push(`${where}: expected a mapping with match, publish and subscribe`);
+    return null;
+  }
+  const r = raw as Record<string, unknown>;
+  if (typeof r.match !== "string" || r.match === "") {
+    problems.push(`${where}.match: expected an identity name or /regex/`);
+    return null;
+  }
+  if (r.match.length > 1 && r.match.startsWith("/") && r.match.endsWith("/")) {
+    try {
+      new RegExp(r.match.slice(1, -1));
+    } catch {
+      problems.push(`${where}.match: ${JSON.stringify(r.match)} is not a regular expression`);
+    }
+  }
+  const rule: IdentityRule = { match: r.match };
+  for (const side of ["publish", "subscribe"] as const) {
+    if (r[side] === undefined) continue;
+    const parsed = parseSide(r[side], `${where}.${side}`, problems);
+    if (parsed) rule[side] = parsed;
+  }
+  for (const key of Object.keys(r)) {
+    if (!["match", "publish", "subscribe"].includes(key)) {
+      problems.push(`${where}: unknown setting '${key}'`);
+    }
+  }
+  return rule;
+}
+
+function parseSide(raw: unknown, where: string, problems: string[]): SubjectPermission | null {
+  if (typeof raw !== "object" || raw === null || Array.isArray(raw)) {
+    problems.push(`${where}: expected a mapping with allow and deny lists`);
+    return null;
+  }
+  const out: SubjectPermission = {};
+  for (const [key, list] of Object.entries(raw)) {
+    if (key !== "allow" && key !== "deny") {
+      problems.push(`${where}: unknown setting '${key}'`);
+      continue;
+    }
+    if (!Array.isArray(list) || !list.every((s) => typeof s === "string")) {
+      problems.push(`${where}.${key}: expected a list of subjects`);
+      continue;
+    }
+    for (const subject of list) {
+      if (!isValidSubject(subject)) {
+        problems.push(`${where}.${key}: ${JSON.stringify(subject)} is not a valid subject`);
+      }
+    }
+    out[key] = list;
+  }
+  return out;
+}

@@ -1,0 +1,168 @@
+/**
+ * `deno task broker`: the Chorale broker daemon.
+ *
+ * Permissions it needs: `--allow-net` to listen on the configured client and monitoring
+ * addresses (known only from its configuration); `--allow-read` for its configuration file and TLS
+ * material (paths from its configuration); `--allow-env=CHORALE_*` for its overrides;
+ * `--allow-sys=hostname` for its default server name.
+ *
+ * @module
+ */
+import { Command } from "@commander-js/extra-typings";
+import { ConfigError, describeKeys, loadConfig } from "../core/config.ts";
+import { jsonLogger, type LogLevel, LogLevels } from "../core/log.ts";
+import { Broker, type BrokerSettings } from "./broker.ts";
+import { BrokerConfigKeys, parseHostPort, parsePermissions } from "./config.ts";
+import { serveMonitor } from "./monitor.ts";
+
+/** Turns loaded values into settings, reading TLS files; throws ConfigError listing every problem. */
+export async function settingsFrom(
+  values: Record<string, unknown>,
+  problems: string[],
+): Promise<BrokerSettings> {
+  const listen = parseHostPort(String(values.listen));
+  if (typeof listen === "string") problems.push(`listen: ${listen}`);
+  const monitor = String(values.monitor);
+  if (monitor !== "" && typeof parseHostPort(monitor) === "string") {
+    problems.push(`monitor: ${parseHostPort(monitor)}`);
+  }
+  if (!(String(values.log_level) in LogLevels)) {
+    problems.push(`log_level: expected debug, info, warn or error`);
+  }
+  const permissions = parsePermissions(values.permissions, problems);
+  const insecure = values.insecure === true;
+  const read = async (key: string) => {
+    const path = String(values[key]);
+    if (path === "") {
+      problems.push(`${key}: required unless insecure is set`);
+      return "";
+    }
+    try {
+      return await Deno.readTextFile(path);
+    } catch (error) {
+      problems.push(`${key}: cannot read ${path}: ${(error as Error).message}`);
+      return "";
+    }
+  };
+  let tls: BrokerSettings["tls"] = null;
+  if (!insecure) {
+    const [cert, key, ca] = [await read("tls.cert"), await read("tls.key"), await read("tls.ca")];
+    tls = { cert, key, ca };
+  }
+  for (
+    const key of [
+      "max_connections",
+      "max_sockets",
+      "max_pings_out",
+      "max_payload",
+      "max_control_line",
+    ]
+  ) {
+    if ((values[key] as number) <= 0) problems.push(`${key}: must be positive`);
+  }
+  if (problems.length > 0) throw new ConfigError(problems);
+  const { host, port } = listen as { host: string; port: number };
+  return {
+    host,
+    port,
+    tls,
+    insecure,
+    serverName: String(values.server_name) || Deno.hostname(),
+    maxPayload: values.max_payload as number,
+    maxControlLine: values.max_control_line as number,
+    maxConnections: values.max_connections as number,
+    maxPending: values.max_pending as number,
+    writeDeadlineMs: values.write_deadline as number,
+    pingIntervalMs: values.ping_interval as number,
+    maxPingsOut: values.max_pings_out as number,
+    authTimeoutMs: values.auth_timeout as number,
+    tlsTimeoutMs: values["tls.timeout"] as number,
+    maxSockets: values.max_sockets as number,
+    permissions,
+  };
+}
+
+async function main(args: string[]): Promise<number> {
+  const program = new Command("broker")
+    .description("Chorale's NATS-protocol broker: mutual TLS, per-identity permissions, monitoring")
+    .option("--config <file>", "YAML configuration file")
+    .option("--listen <host:port>", "client listener")
+    .option("--monitor <host:port>", "monitoring HTTP listener")
+    .option("--tls-cert <file>", "broker certificate (PEM)")
+    .option("--tls-key <file>", "broker private key (PEM)")
+    .option("--tls-ca <file>", "CA that client certificates must chain to (PEM)")
+    .option("--insecure", "serve plaintext without client certificates (development only)")
+    .option("--log-level <level>", "debug, info, warn or error")
+    .addHelpText(
+      "after",
+      `\nConfiguration keys (file < environment < flags):\n${describeKeys(BrokerConfigKeys)}`,
+    )
+    .exitOverride();
+  let opts;
+  try {
+    opts = program.parse(args, { from: "user" }).opts();
+  } catch (error) {
+    const code = (error as { exitCode?: number }).exitCode;
+    return code === 0 ? 0 : 2;
+  }
+  let file: { path: string; text: string } | undefined;
+  const problems: string[] = [];
+  if (opts.config) {
+    try {
+      file = { path: opts.config, text: await Deno.readTextFile(opts.config) };
+    } catch (error) {
+      problems.push(`--config: cannot read ${opts.config}: ${(error as Error).message}`);
+    }
+  }
+  const loaded = loadConfig(BrokerConfigKeys, {
+    ...(file ? { file } : {}),
+    env: (name) => Deno.env.get(name),
+    flags: {
+      listen: opts.listen,
+      monitor: opts.monitor,
+      "tls.cert": opts.tlsCert,
+      "tls.key": opts.tlsKey,
+      "tls.ca": opts.tlsCa,
+      insecure: opts.insecure,
+      log_level: opts.logLevel,
+    },
+  });
+  problems.push(...loaded.problems);
+  let settings: BrokerSettings;
+  try {
+    settings = await settingsFrom(loaded.values, problems);
+  } catch (error) {
+    if (!(error instanceof ConfigError)) throw error;
+    for (const problem of error.problems) console.error(`broker: ${problem}`);
+    return 2;
+  }
+  const logger = jsonLogger({ component: "broker", level: loaded.values.log_level as LogLevel });
+  const broker = new Broker(settings, logger);
+  try {
+    await broker.start();
+  } catch (error) {
+    logger.error("cannot listen", { error: (error as Error).message });
+    return 1;
+  }
+  let monitor: Deno.HttpServer<Deno.NetAddr> | null = null;
+  const monitorAt = String(loaded.values.monitor);
+  if (monitorAt !== "") {
+    const { host, port } = parseHostPort(monitorAt) as { host: string; port: number };
+    monitor = serveMonitor(broker, host, port);
+    logger.info("monitoring", { host, port: monitor.addr.port });
+  }
+  const stop = new AbortController();
+  const onSignal = () => stop.abort();
+  Deno.addSignalListener("SIGINT", onSignal);
+  Deno.addSignalListener("SIGTERM", onSignal);
+  await new Promise((resolve) => stop.signal.addEventListener("abort", resolve, { once: true }));
+  Deno.removeSignalListener("SIGINT", onSignal);
+  Deno.removeSignalListener("SIGTERM", onSignal);
+  await monitor?.shutdown();
+  await broker.shutdown();
+  return 0;
+}
+
+if (import.meta.main) {
+  Deno.exit(await main(Deno.args));
+}

@@ -1,0 +1,298 @@
+/**
+ * The NATS client protocol parser: a pure state machine over bytes. It does no I/O; it calls a
+ * {@linkcode ProtocolHandler} for each complete operation and throws a {@linkcode ProtocolError}
+ * on input that ends the connection. Frames may be split anywhere across calls to `feed`.
+ *
+ * @module
+ */
+
+/** Receives the operations a client sends. Payloads are only valid during the call. */
+export interface ProtocolHandler {
+  /** `CONNECT <json>`: the raw JSON text. */
+  connect(json: string): void;
+  /**
+   * `PUB` or `HPUB`. `headerSize` is -1 for PUB; for HPUB the first `headerSize` bytes of
+   * `data` are the header block.
+   */
+  publish(subject: string, reply: string | null, headerSize: number, data: Uint8Array): void;
+  /** `SUB <subject> [queue] <sid>` */
+  subscribe(subject: string, queue: string | null, sid: string): void;
+  /** `UNSUB <sid> [max]`; `max` is 0 when absent. */
+  unsubscribe(sid: string, max: number): void;
+  ping(): void;
+  pong(): void;
+}
+
+/** Why the parser gave up; each maps to the `-ERR` text nats-server sends. */
+export const ProtocolErrorCodes = {
+  unknownOperation: "Unknown Protocol Operation",
+  maxControlLine: "maximum control line exceeded",
+  maxPayload: "Maximum Payload Violation",
+  /**
+   * Arguments that do not parse. nats-server closes these connections without a word; Chorale
+   * says why first.
+   */
+  badArguments: "Invalid Arguments",
+} as const;
+
+/** A protocol violation that ends the connection. */
+export class ProtocolError extends Error {
+  override name = "ProtocolError";
+  /** The `-ERR` text to send before closing. */
+  readonly errText: string;
+
+  constructor(errText: string, message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.errText = errText;
+  }
+}
+
+/** Limits the parser enforces. */
+export interface ParserOptions {
+  /** Longest control line in bytes, not counting CRLF. @default 4096 */
+  maxControlLine?: number;
+  /** Largest PUB/HPUB payload (headers included) in bytes. @default 1048576 */
+  maxPayload?: number;
+}
+
+const LF = 0x0a;
+/** Room for the longest op name, separators and CR beyond the argument limit. */
+const OP_SLACK = 12;
+const CR = 0x0d;
+const decoder = new TextDecoder();
+
+/**
+ * Parses a client's byte stream.
+ *
+ * @example Feed a PING
+ * ```ts
+ * import { Parser, type ProtocolHandler } from "./parser.ts";
+ * let pings = 0;
+ * const handler: ProtocolHandler = {
+ *   connect() {}, publish() {}, subscribe() {}, unsubscribe() {}, pong() {},
+ *   ping() { pings++; },
+ * };
+ * new Parser(handler).feed(new TextEncoder().encode("PING\r\n"));
+ * console.log(pings); // 1
+ * ```
+ */
+export class Parser {
+  readonly #handler: ProtocolHandler;
+  readonly #maxControlLine: number;
+  readonly #maxPayload: number;
+  /** Bytes of a control line split across reads. */
+  #line: Uint8Array | null = null;
+  #lineLength = 0;
+  /** The publish waiting for its payload, or null while reading control lines. */
+  #pending: { subject: string; reply: string | null; headerSize: number; size: number } | null =
+    null;
+  /** Payload bytes (plus CRLF) gathered so far when a payload is split across reads. */
+  #payload: Uint8Array | null = null;
+  #payloadLength = 0;
+  #stopped = false;
+
+  constructor(handler: ProtocolHandler, options: ParserOptions = {}) {
+    this.#handler = handler;
+    this.#maxControlLine = options.maxControlLine ?? 4096;
+    this.#maxPayload = options.maxPayload ?? 1_048_576;
+  }
+
+  /** Stops parsing: later bytes, including the rest of the current chunk, are ignored. */
+  stop(): void {
+    this.#stopped = true;
+  }
+
+  /** Parses `chunk`, calling the handler for each complete operation. */
+  feed(chunk: Uint8Array): void {
+    let i = 0;
+    const n = chunk.length;
+    while (i < n && !this.#stopped) {
+      if (this.#pending) {
+        i = this.#feedPayload(chunk, i);
+        continue;
+      }
+      const lf = chunk.indexOf(LF, i);
+      if (lf < 0) {
+        this.#appendLine(chunk.subarray(i));
+        return;
+      }
+      let line: Uint8Array;
+      if (this.#line) {
+        this.#appendLine(chunk.subarray(i, lf));
+        line = this.#line.subarray(0, this.#lineLength);
+        this.#line = null;
+        this.#lineLength = 0;
+      } else {
+        line = chunk.subarray(i, lf);
+      }
+      i = lf + 1;
+      this.#controlLine(
+        line.length > 0 && line[line.length - 1] === CR ? line.subarray(0, -1) : line,
+      );
+    }
+  }
+
+  #tooLong(length: number): never {
+    this.#stopped = true;
+    throw new ProtocolError(
+      ProtocolErrorCodes.maxControlLine,
+      `Cannot parse control line as it exceeds the limit of ${this.#maxControlLine} bytes: length is at least ${length}`,
+    );
+  }
+
+  #appendLine(bytes: Uint8Array): void {
+    const needed = this.#lineLength + bytes.length;
+    // An unfinished line is cut off early; the op and its separator get some slack.
+    if (needed > this.#maxControlLine + OP_SLACK) this.#tooLong(needed);
+    if (!this.#line || this.#line.length < needed) {
+      const grown = new Uint8Array(
+        Math.min(Math.max(64, needed * 2), this.#maxControlLine + OP_SLACK),
+      );
+      if (this.#line) grown.set(this.#line.subarray(0, this.#lineLength));
+      this.#line = grown;
+    }
+    this.#line.set(bytes, this.#lineLength);
+    this.#lineLength = needed;
+  }
+
+  #feedPayload(chunk: Uint8Array, i: number): number {
+    const pending = this.#pending!;
+    const total = pending.size + 2;
+    if (!this.#payload && chunk.length - i >= total) {
+      // The whole payload is in this chunk: hand out a view, no copy.
+      const end = i + pending.size;
+      this.#endPayload(chunk.subarray(i, end), chunk[end]!, chunk[end + 1]!);
+      return end + 2;
+    }
+    this.#payload ??= new Uint8Array(total);
+    const take = Math.min(total - this.#payloadLength, chunk.length - i);
+    this.#payload.set(chunk.subarray(i, i + take), this.#payloadLength);
+    this.#payloadLength += take;
+    if (this.#payloadLength === total) {
+      const payload = this.#payload;
+      this.#payload = null;
+      this.#payloadLength = 0;
+      this.#endPayload(payload.subarray(0, pending.size), payload[total - 2]!, payload[total - 1]!);
+    }
+    return i + take;
+  }
+
+  #endPayload(data: Uint8Array, cr: number, lf: number): void {
+    const pending = this.#pending!;
+    this.#pending = null;
+    if (cr !== CR || lf !== LF) {
+      this.#stopped = true;
+      throw new ProtocolError(
+        ProtocolErrorCodes.unknownOperation,
+        `Cannot parse payload of ${pending.size} bytes for '${pending.subject}' as it is not followed by CRLF`,
+      );
+    }
+    this.#handler.publish(pending.subject, pending.reply, pending.headerSize, data);
+  }
+
+  #controlLine(line: Uint8Array): void {
+    if (line.length === 0) return; // nats-server tolerates empty lines between operations
+    const text = decoder.decode(line);
+    const space = text.search(/[ \t]/);
+    let op = (space < 0 ? text : text.slice(0, space)).toUpperCase();
+    let rest = space < 0 ? "" : text.slice(space + 1);
+    if (op.startsWith("CONNECT{")) {
+      // nats-server needs no space between CONNECT and its JSON.
+      op = "CONNECT";
+      rest = text.slice(7);
+    }
+    // The limit applies to the arguments, as nats-server measures it.
+    if (rest.length > this.#maxControlLine) this.#tooLong(rest.length);
+    switch (op) {
+      case "PUB":
+        return this.#pub(rest, false);
+      case "HPUB":
+        return this.#pub(rest, true);
+      case "SUB":
+        return this.#sub(rest);
+      case "UNSUB":
+        return this.#unsub(rest);
+      case "PING":
+        return this.#handler.ping();
+      case "PONG":
+        return this.#handler.pong();
+      case "CONNECT":
+        return this.#handler.connect(rest.trim());
+      case "INFO":
+      case "+OK":
+        return; // nats-server ignores these from clients
+      default:
+        this.#stopped = true;
+        throw new ProtocolError(
+          ProtocolErrorCodes.unknownOperation,
+          `Cannot parse operation '${op.slice(0, 32)}' as it is not a client operation`,
+        );
+    }
+  }
+
+  #badArgs(op: string, args: string, why: string): never {
+    this.#stopped = true;
+    throw new ProtocolError(
+      ProtocolErrorCodes.badArguments,
+      `Cannot parse ${op} arguments '${args.slice(0, 64)}' as ${why}`,
+    );
+  }
+
+  #pub(rest: string, headers: boolean): void {
+    const op = headers ? "HPUB" : "PUB";
+    const args = splitArgs(rest);
+    const sizes = headers ? 2 : 1;
+    if (args.length < 1 + sizes || args.length > 2 + sizes) {
+      this.#badArgs(op, rest, `they need a subject, an optional reply and ${sizes} size(s)`);
+    }
+    const size = parseSize(args[args.length - 1]!);
+    const headerSize = headers ? parseSize(args[args.length - 2]!) : -1;
+    if (size < 0 || (headers && (headerSize < 0 || headerSize > size))) {
+      this.#badArgs(op, rest, "a size is not a valid number");
+    }
+    if (size > this.#maxPayload) {
+      this.#stopped = true;
+      throw new ProtocolError(
+        ProtocolErrorCodes.maxPayload,
+        `Cannot accept payload of ${size} bytes as it exceeds the limit of ${this.#maxPayload}`,
+      );
+    }
+    const reply = args.length === 2 + sizes ? args[1]! : null;
+    // Even an empty payload is followed by CRLF, so every publish waits for its payload.
+    this.#pending = { subject: args[0]!, reply, headerSize, size };
+  }
+
+  #sub(rest: string): void {
+    const args = splitArgs(rest);
+    if (args.length === 2) return this.#handler.subscribe(args[0]!, null, args[1]!);
+    if (args.length === 3) return this.#handler.subscribe(args[0]!, args[1]!, args[2]!);
+    this.#badArgs("SUB", rest, "they need a subject, an optional queue group and a sid");
+  }
+
+  #unsub(rest: string): void {
+    const args = splitArgs(rest);
+    if (args.length === 1) return this.#handler.unsubscribe(args[0]!, 0);
+    if (args.length === 2) {
+      const max = parseSize(args[1]!);
+      if (max < 0) this.#badArgs("UNSUB", rest, "the maximum is not a valid number");
+      return this.#handler.unsubscribe(args[0]!, max);
+    }
+    this.#badArgs("UNSUB", rest, "they need a sid and an optional maximum");
+  }
+}
+
+function splitArgs(rest: string): string[] {
+  return rest.split(/[ \t]+/).filter((a) => a.length > 0);
+}
+
+/** Parses a non-negative decimal size; -1 if it is not one. */
+function parseSize(text: string): number {
+  if (text.length === 0 || text.length > 15) return -1;
+  let n = 0;
+  for (let i = 0; i < text.length; i++) {
+    const d = text.charCodeAt(i) - 48;
+    if (d < 0 || d > 9) return -1;
+    n = n * 10 + d;
+  }
+  return n;
+}

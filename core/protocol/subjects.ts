@@ -1,0 +1,56 @@
+/**
+ * Every subject Chorale uses, built in one place, as Choria names them.
+ *
+ * @module
+ */
+import { createHash } from "node:crypto";
+
+/** The caller id of a certificate name: `choria=<certname>`. */
+export function callerId(certname: string): string {
+  return `choria=${certname}`;
+}
+
+/** The md5 hex of a caller id, the caller's part of its reply subjects. */
+export function callerHash(callerid: string): string {
+  return createHash("md5").update(callerid).digest("hex");
+}
+
+/** `<collective>.broadcast.agent.<agent>`: requests to every node with `agent`. */
+export function broadcastSubject(collective: string, agent: string): string {
+  return `${collective}.broadcast.agent.${agent}`;
+}
+
+/** `<collective>.node.<identity>`: requests to one node. */
+export function directedSubject(collective: string, identity: string): string {
+  return `${collective}.node.${identity}`;
+}
+
+/** `<collective>.reply.<md5hex(callerid)>`: the prefix of every reply subject of a caller. */
+export function replyPrefix(collective: string, callerid: string): string {
+  return `${collective}.reply.${callerHash(callerid)}`;
+}
+
+/** `<collective>.reply.<md5hex(callerid)>.<requestid>`: where replies to one request go. */
+export function replySubject(collective: string, callerid: string, requestId: string): string {
+  return `${replyPrefix(collective, callerid)}.${requestId}`;
+}
+
+/** `<collective>.broadcast.agent.registration`: where nodes publish their inventory. */
+export function registrationSubject(collective: string): string {
+  return broadcastSubject(collective, "registration");
+}
+
+/** `choria.lifecycle.event.<type>.<component>` */
+export function lifecycleSubject(type: string, component: string): string {
+  return `choria.lifecycle.event.${type}.${component}`;
+}
+
+/** `choria.federation.<name>.federation`: what clients publish to a federation. */
+export function federationSubject(name: string): string {
+  return `choria.federation.${name}.federation`;
+}
+
+/** `choria.federation.<name>.collective`: where member collectives' replies go back. */
+export function federationCollectiveSubject(name: string): string {
+  return `choria.federation.${name}.collective`;
+}
