@@ -7,8 +7,23 @@
 import "reflect-metadata";
 import * as x509 from "@peculiar/x509";
 
+/** Web Crypto key generation parameters of one key algorithm. */
+export type KeyAlgorithmParams =
+  | { readonly name: "Ed25519" }
+  | {
+    readonly name: "RSASSA-PKCS1-v1_5";
+    readonly hash: "SHA-256";
+    readonly publicExponent: Uint8Array;
+    readonly modulusLength: number;
+  }
+  | { readonly name: "ECDSA"; readonly namedCurve: "P-256"; readonly hash: "SHA-256" };
+
 /** Key algorithms Chorale can issue certificates for. */
-export const KeyAlgorithms = {
+export const KeyAlgorithms: {
+  readonly ed25519: KeyAlgorithmParams;
+  readonly rsa: KeyAlgorithmParams;
+  readonly ecdsa: KeyAlgorithmParams;
+} = {
   ed25519: { name: "Ed25519" },
   rsa: {
     name: "RSASSA-PKCS1-v1_5",
