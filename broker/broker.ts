@@ -99,6 +99,7 @@ export interface BrokerStats {
 
 const encoder = new TextEncoder();
 const SWEEP_MS = 1_000;
+const NO_REPLY = new Uint8Array(0);
 const CONNECTION = Symbol("chorale.connection");
 
 type TaggedSocket = net.Socket & { [CONNECTION]?: Connection };
@@ -143,6 +144,11 @@ export class Broker implements ConnectionHost, AsyncDisposable {
   readonly #clientPatterns: RegExp[];
   readonly #rules: { test: (identity: string) => boolean; permissions: Permissions }[];
   #dirty: Connection[] = [];
+  #lastSubject = "";
+  #lastSubjectBytes = new Uint8Array(0);
+  #lastHeaderSize = -2;
+  #lastSize = -1;
+  #lastSizes = new Uint8Array(0);
   /** Accepted sockets not yet closed, including ones being refused or closing. */
   #openSockets = 0;
   #nextId = 1;
@@ -406,12 +412,22 @@ export class Broker implements ConnectionHost, AsyncDisposable {
     this.stats.inBytes += data.length;
     const { plain, groups } = this.sublist.match(subject);
     if (plain.length === 0 && groups.length === 0) return 0;
-    const message: Outgoing = {
-      subject: encoder.encode(subject),
-      reply: reply === null ? new Uint8Array(0) : encoder.encode(` ${reply}`),
-      sizes: encoder.encode(
+    // Streams of messages repeat their subject and size: encode each only when it changes.
+    if (subject !== this.#lastSubject) {
+      this.#lastSubject = subject;
+      this.#lastSubjectBytes = encoder.encode(subject);
+    }
+    if (headerSize !== this.#lastHeaderSize || data.length !== this.#lastSize) {
+      this.#lastHeaderSize = headerSize;
+      this.#lastSize = data.length;
+      this.#lastSizes = encoder.encode(
         headerSize >= 0 ? ` ${headerSize} ${data.length}\r\n` : ` ${data.length}\r\n`,
-      ),
+      );
+    }
+    const message: Outgoing = {
+      subject: this.#lastSubjectBytes,
+      reply: reply === null ? NO_REPLY : encoder.encode(` ${reply}`),
+      sizes: this.#lastSizes,
       headers: headerSize >= 0,
       data,
     };

@@ -126,6 +126,7 @@ export class Connection implements ProtocolHandler {
   #outLength = 0;
   #bufferHint = MIN_BUFFER;
   #dirty = false;
+  #lastPublishSubject = "";
 
   constructor(id: number, socket: Socket, host: ConnectionHost) {
     this.id = id;
@@ -238,7 +239,15 @@ export class Connection implements ProtocolHandler {
     }
     this.inMsgs++;
     this.inBytes += data.length;
-    if (!isValidLiteralSubject(subject) || (reply !== null && !isValidLiteralSubject(reply))) {
+    // Streams repeat their subject: validate it once (the parser hands out the same string).
+    if (subject !== this.#lastPublishSubject) {
+      if (!isValidLiteralSubject(subject)) {
+        this.sendError("Invalid Publish Subject");
+        return;
+      }
+      this.#lastPublishSubject = subject;
+    }
+    if (reply !== null && !isValidLiteralSubject(reply)) {
       this.sendError("Invalid Publish Subject");
       return;
     }

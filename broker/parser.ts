@@ -83,13 +83,19 @@ export class Parser {
   /** Bytes of a control line split across reads. */
   #line: Uint8Array | null = null;
   #lineLength = 0;
-  /** The publish waiting for its payload, or null while reading control lines. */
-  #pending: { subject: string; reply: string | null; headerSize: number; size: number } | null =
-    null;
+  /** Payload size of the publish waiting for its payload; -1 while reading control lines. */
+  #pendingSize = -1;
+  #pendingSubject = "";
+  #pendingReply: string | null = null;
+  #pendingHeaderSize = -1;
   /** Payload bytes (plus CRLF) gathered so far when a payload is split across reads. */
   #payload: Uint8Array | null = null;
   #payloadLength = 0;
   #stopped = false;
+  /** Token boundaries of the PUB being parsed: start, end pairs. */
+  readonly #tokens = new Int32Array(16);
+  #lastSubjectBytes: Uint8Array = new Uint8Array(0);
+  #lastSubject = "";
 
   constructor(handler: ProtocolHandler, options: ParserOptions = {}) {
     this.#handler = handler;
@@ -107,7 +113,7 @@ export class Parser {
     let i = 0;
     const n = chunk.length;
     while (i < n && !this.#stopped) {
-      if (this.#pending) {
+      if (this.#pendingSize >= 0) {
         i = this.#feedPayload(chunk, i);
         continue;
       }
@@ -116,19 +122,17 @@ export class Parser {
         this.#appendLine(chunk.subarray(i));
         return;
       }
-      let line: Uint8Array;
       if (this.#line) {
         this.#appendLine(chunk.subarray(i, lf));
-        line = this.#line.subarray(0, this.#lineLength);
+        const line = this.#line;
+        const length = this.#lineLength;
         this.#line = null;
         this.#lineLength = 0;
+        this.#controlLine(line, 0, length > 0 && line[length - 1] === CR ? length - 1 : length);
       } else {
-        line = chunk.subarray(i, lf);
+        this.#controlLine(chunk, i, lf > i && chunk[lf - 1] === CR ? lf - 1 : lf);
       }
       i = lf + 1;
-      this.#controlLine(
-        line.length > 0 && line[line.length - 1] === CR ? line.subarray(0, -1) : line,
-      );
     }
   }
 
@@ -156,11 +160,11 @@ export class Parser {
   }
 
   #feedPayload(chunk: Uint8Array, i: number): number {
-    const pending = this.#pending!;
-    const total = pending.size + 2;
+    const size = this.#pendingSize;
+    const total = size + 2;
     if (!this.#payload && chunk.length - i >= total) {
       // The whole payload is in this chunk: hand out a view, no copy.
-      const end = i + pending.size;
+      const end = i + size;
       this.#endPayload(chunk.subarray(i, end), chunk[end]!, chunk[end + 1]!);
       return end + 2;
     }
@@ -172,27 +176,42 @@ export class Parser {
       const payload = this.#payload;
       this.#payload = null;
       this.#payloadLength = 0;
-      this.#endPayload(payload.subarray(0, pending.size), payload[total - 2]!, payload[total - 1]!);
+      this.#endPayload(payload.subarray(0, size), payload[total - 2]!, payload[total - 1]!);
     }
     return i + take;
   }
 
   #endPayload(data: Uint8Array, cr: number, lf: number): void {
-    const pending = this.#pending!;
-    this.#pending = null;
+    this.#pendingSize = -1;
     if (cr !== CR || lf !== LF) {
       this.#stopped = true;
       throw new ProtocolError(
         ProtocolErrorCodes.unknownOperation,
-        `Cannot parse payload of ${pending.size} bytes for '${pending.subject}' as it is not followed by CRLF`,
+        `Cannot parse payload of ${data.length} bytes for '${this.#pendingSubject}' as it is not followed by CRLF`,
       );
     }
-    this.#handler.publish(pending.subject, pending.reply, pending.headerSize, data);
+    this.#handler.publish(this.#pendingSubject, this.#pendingReply, this.#pendingHeaderSize, data);
   }
 
-  #controlLine(line: Uint8Array): void {
-    if (line.length === 0) return; // nats-server tolerates empty lines between operations
-    const text = decoder.decode(line);
+  #expectPayload(subject: string, reply: string | null, headerSize: number, size: number): void {
+    this.#pendingSubject = subject;
+    this.#pendingReply = reply;
+    this.#pendingHeaderSize = headerSize;
+    this.#pendingSize = size;
+  }
+
+  /** Handles the control line `buf[start, end)`, its line ending already cut off. */
+  #controlLine(buf: Uint8Array, start: number, end: number): void {
+    if (end === start) return; // nats-server tolerates empty lines between operations
+    // The hot path: PUB, tokenized on bytes with no string work beyond the subject.
+    if (
+      end - start > 4 && (buf[start]! | 0x20) === 0x70 && (buf[start + 1]! | 0x20) === 0x75 &&
+      (buf[start + 2]! | 0x20) === 0x62 && (buf[start + 3] === 0x20 || buf[start + 3] === 0x09)
+    ) {
+      if (end - start - 4 > this.#maxControlLine) this.#tooLong(end - start - 4);
+      return this.#fastPub(buf, start + 4, end);
+    }
+    const text = decoder.decode(buf.subarray(start, end));
     const space = text.search(/[ \t]/);
     let op = (space < 0 ? text : text.slice(0, space)).toUpperCase();
     let rest = space < 0 ? "" : text.slice(space + 1);
@@ -230,6 +249,63 @@ export class Parser {
     }
   }
 
+  /** PUB from the bytes of its arguments, `line[from, n)`: `<subject> [reply] <size>`. */
+  #fastPub(line: Uint8Array, from: number, n: number): void {
+    const t = this.#tokens;
+    let count = 0;
+    let i = from;
+    while (i < n && count < 8) {
+      while (i < n && (line[i] === 0x20 || line[i] === 0x09)) i++;
+      if (i >= n) break;
+      const start = i;
+      while (i < n && line[i] !== 0x20 && line[i] !== 0x09) i++;
+      t[count * 2] = start;
+      t[count * 2 + 1] = i;
+      count++;
+    }
+    // Anything unusual takes the general path, which reports the fault.
+    if (count !== 2 && count !== 3) return this.#pub(decoder.decode(line.subarray(from, n)), false);
+    const size = parseSizeBytes(line, t[(count - 1) * 2]!, t[(count - 1) * 2 + 1]!);
+    if (size < 0) return this.#pub(decoder.decode(line.subarray(from, n)), false);
+    this.#checkPayload(size);
+    this.#expectPayload(
+      this.#subjectFrom(line, t[0]!, t[1]!),
+      count === 3 ? decoder.decode(line.subarray(t[2]!, t[3]!)) : null,
+      -1,
+      size,
+    );
+  }
+
+  /** The subject text of `line[start, end)`, reusing the last one when the bytes repeat. */
+  #subjectFrom(line: Uint8Array, start: number, end: number): string {
+    const last = this.#lastSubjectBytes;
+    const length = end - start;
+    if (last.length === length) {
+      let same = true;
+      for (let k = 0; k < length; k++) {
+        if (last[k] !== line[start + k]) {
+          same = false;
+          break;
+        }
+      }
+      if (same) return this.#lastSubject;
+    }
+    const bytes = line.slice(start, end);
+    this.#lastSubjectBytes = bytes;
+    this.#lastSubject = decoder.decode(bytes);
+    return this.#lastSubject;
+  }
+
+  #checkPayload(size: number): void {
+    if (size > this.#maxPayload) {
+      this.#stopped = true;
+      throw new ProtocolError(
+        ProtocolErrorCodes.maxPayload,
+        `Cannot accept payload of ${size} bytes as it exceeds the limit of ${this.#maxPayload}`,
+      );
+    }
+  }
+
   #badArgs(op: string, args: string, why: string): never {
     this.#stopped = true;
     throw new ProtocolError(
@@ -250,16 +326,10 @@ export class Parser {
     if (size < 0 || (headers && (headerSize < 0 || headerSize > size))) {
       this.#badArgs(op, rest, "a size is not a valid number");
     }
-    if (size > this.#maxPayload) {
-      this.#stopped = true;
-      throw new ProtocolError(
-        ProtocolErrorCodes.maxPayload,
-        `Cannot accept payload of ${size} bytes as it exceeds the limit of ${this.#maxPayload}`,
-      );
-    }
+    this.#checkPayload(size);
     const reply = args.length === 2 + sizes ? args[1]! : null;
     // Even an empty payload is followed by CRLF, so every publish waits for its payload.
-    this.#pending = { subject: args[0]!, reply, headerSize, size };
+    this.#expectPayload(args[0]!, reply, headerSize, size);
   }
 
   #sub(rest: string): void {
@@ -283,6 +353,18 @@ export class Parser {
 
 function splitArgs(rest: string): string[] {
   return rest.split(/[ \t]+/).filter((a) => a.length > 0);
+}
+
+/** Parses a non-negative decimal size from `bytes[start, end)`; -1 if it is not one. */
+function parseSizeBytes(bytes: Uint8Array, start: number, end: number): number {
+  if (end <= start || end - start > 15) return -1;
+  let n = 0;
+  for (let i = start; i < end; i++) {
+    const d = bytes[i]! - 48;
+    if (d < 0 || d > 9) return -1;
+    n = n * 10 + d;
+  }
+  return n;
 }
 
 /** Parses a non-negative decimal size; -1 if it is not one. */

@@ -3,13 +3,8 @@
  *
  * @module
  */
-import { join } from "node:path";
-import { stringify } from "yaml";
-import { taskPermissions } from "./permissions.ts";
-import { spawnWatched } from "./process.ts";
+import { startBroker } from "./broker_process.ts";
 import type { BrokerFactory, BrokerOptions, RunningBroker } from "./types.ts";
-
-const MAIN = new URL("../../broker/main.ts", import.meta.url).pathname;
 
 /** The broker's YAML settings for `options`: every unlisted identity may do anything. */
 export function choraleBrokerConfig(options: BrokerOptions): Record<string, unknown> {
@@ -33,34 +28,15 @@ export function choraleBrokerConfig(options: BrokerOptions): Record<string, unkn
 
 /** Starts Chorale's broker with `options`; disposal stops it. */
 export const startChoraleBroker: BrokerFactory = async (options) => {
-  const dir = await Deno.makeTempDir({ prefix: "chorale-broker-" });
-  const configFile = join(dir, "broker.yaml");
-  await Deno.writeTextFile(configFile, stringify(choraleBrokerConfig(options)));
-  const permissions = await taskPermissions("broker");
-  const proc = spawnWatched(Deno.execPath(), ["run", ...permissions, MAIN, "--config", configFile]);
-  let port: number;
-  try {
-    const line = await proc.waitForLine(
-      (l) => l.includes('"message":"listening"'),
-      "the broker to listen",
-    );
-    port = JSON.parse(line).port;
-  } catch (error) {
-    await proc.stop();
-    await Deno.remove(dir, { recursive: true }).catch(() => {});
-    throw error;
-  }
-  let stopped: Promise<void> | null = null;
-  const stop = () =>
-    stopped ??= (async () => {
-      await proc.stop();
-      await Deno.remove(dir, { recursive: true }).catch(() => {});
-    })();
+  const process = await startBroker({ config: choraleBrokerConfig(options) });
+  const stop = async () => {
+    await process.stop();
+  };
   const broker: RunningBroker = {
     kind: "chorale",
-    port,
-    url: `tls://127.0.0.1:${port}`,
-    pid: proc.child.pid,
+    port: process.port,
+    url: `tls://127.0.0.1:${process.port}`,
+    pid: process.proc.child.pid,
     stop,
     [Symbol.asyncDispose]: stop,
   };
