@@ -3,17 +3,13 @@
  * `brokerFactories` with the real `npm:nats` client and a raw protocol client over mutual TLS.
  * Expectations are what nats-server 2.9.10 does; comments mark behaviour checked against it.
  *
- * Run with (minimal permissions; PATH to find nats-server, /tmp for the PKI and the server's
- * config, assuming TMPDIR is unset or /tmp; /usr/sbin and /usr/bin where nats-server may live):
- *
- * ```sh
- * deno test --allow-env=PATH --allow-read=/tmp,/usr/sbin,/usr/bin --allow-write=/tmp \
- *   --allow-run=nats-server --allow-net=127.0.0.1 tests/conformance_test.ts
- * ```
+ * Run it with the rest through `deno task test`, or alone with the same permissions:
+ * `deno test --allow-net --allow-read --allow-write --allow-run --allow-env tests/conformance_test.ts`.
  *
  * @module
  */
 import assert from "node:assert/strict";
+import * as net from "node:net";
 import {
   connect,
   type ConnectionOptions,
@@ -589,6 +585,27 @@ function registerSuite(kind: BrokerKind, factory: BrokerFactory | null): void {
       await t.step("connection without a client certificate is refused", async () => {
         await refused({});
       });
+
+      await t.step(
+        "protocol sent in plaintext instead of the TLS handshake is refused",
+        async () => {
+          const socket = net.connect({ port: fixture.broker.port, host: "127.0.0.1" });
+          socket.on("error", () => {});
+          let received = "";
+          socket.on("data", (chunk: Uint8Array) => {
+            received += new TextDecoder().decode(chunk);
+            if (received.includes("\r\n")) {
+              socket.write('CONNECT {"verbose":false}\r\nSUB > 1\r\nPING\r\n');
+            }
+          });
+          await within(
+            new Promise<void>((resolve) => socket.on("close", () => resolve())),
+            "the broker to close a plaintext client",
+          ).finally(() => socket.destroy());
+          assert.match(received, /^INFO /);
+          assert.doesNotMatch(received, /PONG|\+OK/);
+        },
+      );
 
       await t.step("good client is served after the refusals", async () => {
         await using nc = await client(fixture);
