@@ -8,6 +8,7 @@
 import * as net from "node:net";
 import * as tls from "node:tls";
 import { callerHash, callerId } from "../core/protocol/subjects.ts";
+import { compilePatterns, identityKind, type IdentityPatterns } from "../core/security/identity.ts";
 import type { Logger } from "../core/log.ts";
 import {
   type CloseReason,
@@ -141,7 +142,7 @@ export class Broker implements ConnectionHost, AsyncDisposable {
   /** Set when sockets were dropped for lack of descriptors: the listener may have died. */
   #descriptorPressure = false;
   readonly #tlsServer: tls.Server | null;
-  readonly #clientPatterns: RegExp[];
+  readonly #patterns: IdentityPatterns;
   readonly #rules: { test: (identity: string) => boolean; permissions: Permissions }[];
   #dirty: Connection[] = [];
   #lastSubject = "";
@@ -164,7 +165,7 @@ export class Broker implements ConnectionHost, AsyncDisposable {
     this.settings = settings;
     this.#log = logger;
     this.serverId = `CHORALE${crypto.randomUUID().replaceAll("-", "").slice(0, 20).toUpperCase()}`;
-    this.#clientPatterns = settings.permissions.clientPatterns.map((p) => new RegExp(p));
+    this.#patterns = compilePatterns(settings.permissions.clientPatterns);
     this.#rules = settings.permissions.identities.map((rule) => {
       const { match, ...permissions } = rule;
       const regex = match.length > 1 && match.startsWith("/") && match.endsWith("/")
@@ -336,9 +337,7 @@ export class Broker implements ConnectionHost, AsyncDisposable {
       connection.close("tls handshake failed");
       return;
     }
-    const kind: IdentityKind = this.#clientPatterns.some((p) => p.test(identity))
-      ? "client"
-      : "server";
+    const kind: IdentityKind = identityKind(identity, this.#patterns);
     connection.kind = kind;
     const permissions = this.#permissionsFor(identity, kind);
     connection.permissions = permissions ? new PermissionChecker(permissions) : null;

@@ -7,6 +7,7 @@ import type { ConfigKey } from "../core/config.ts";
 import type { IdentityRule, PermissionsConfig } from "./broker.ts";
 import type { SubjectPermission } from "./permissions.ts";
 import { isValidSubject } from "./subject.ts";
+import { DEFAULT_CLIENT_PATTERNS } from "../core/security/identity.ts";
 
 /** Every broker setting. Durations are milliseconds and sizes bytes once loaded. */
 export const BrokerConfigKeys: readonly ConfigKey[] = [
@@ -145,8 +146,6 @@ export const BrokerConfigKeys: readonly ConfigKey[] = [
   },
 ];
 
-const DEFAULT_CLIENT_PATTERNS = ["\\.mcollective$", "\\.choria$"];
-
 /** Splits `HOST:PORT` (IPv6 in brackets); returns a problem text when it is not one. */
 export function parseHostPort(text: string): { host: string; port: number } | string {
   const m = /^(?:\[([^\]]+)\]|([^:]*)):(\d{1,5})$/.exec(text);
@@ -159,7 +158,7 @@ export function parseHostPort(text: string): { host: string; port: number } | st
 export function parsePermissions(raw: unknown, problems: string[]): PermissionsConfig {
   const config: PermissionsConfig = {
     defaults: "choria",
-    clientPatterns: DEFAULT_CLIENT_PATTERNS,
+    clientPatterns: [...DEFAULT_CLIENT_PATTERNS],
     identities: [],
   };
   const p = raw as Record<string, unknown>;

@@ -14,6 +14,7 @@ import { loadConfig } from "../core/config.ts";
 import { silentLogger } from "../core/log.ts";
 import { callerId, directedSubject, replyPrefix } from "../core/protocol/subjects.ts";
 import { CertificateAuthority, type IssuedCertificate } from "../core/security/ca.ts";
+import { DEFAULT_CLIENT_PATTERNS } from "../core/security/identity.ts";
 
 const COLLECTIVE = "mcollective";
 const NODE = "node1.demo.chorale";
@@ -69,7 +70,7 @@ async function main(): Promise<number> {
     maxSockets: 1_000,
     permissions: {
       defaults: "choria",
-      clientPatterns: ["\\.mcollective$", "\\.choria$"],
+      clientPatterns: [...DEFAULT_CLIENT_PATTERNS],
       identities: [],
     },
   }, silentLogger);
