@@ -24,7 +24,9 @@ import {
   PermissionChecker,
   type Permissions,
 } from "./permissions.ts";
+import { probeListener } from "./listener_probe.ts";
 import { Sublist } from "./sublist.ts";
+import { wireBytes } from "./wire_text.ts";
 
 /** PEM text of the broker's certificate, key and the CA that client certificates must chain to. */
 export interface TlsMaterial {
@@ -96,10 +98,14 @@ export interface BrokerStats {
   authTimeouts: number;
   rejectedMaxConnections: number;
   acceptErrors: number;
+  listenerRestarts: number;
 }
 
 const encoder = new TextEncoder();
 const SWEEP_MS = 1_000;
+/** How often the listener is probed, and how long a probe waits for INFO. */
+const PROBE_INTERVAL_MS = 5_000;
+const PROBE_TIMEOUT_MS = 2_000;
 const NO_REPLY = new Uint8Array(0);
 const CONNECTION = Symbol("chorale.connection");
 
@@ -132,6 +138,7 @@ export class Broker implements ConnectionHost, AsyncDisposable {
     authTimeouts: 0,
     rejectedMaxConnections: 0,
     acceptErrors: 0,
+    listenerRestarts: 0,
   };
   readonly startedAt = new Date();
   readonly serverId: string;
@@ -139,8 +146,12 @@ export class Broker implements ConnectionHost, AsyncDisposable {
   readonly sublist = new Sublist<Subscription>();
   readonly #log: Logger;
   #listener: net.Server | null = null;
-  /** Set when sockets were dropped for lack of descriptors: the listener may have died. */
+  /** Set when sockets were dropped for lack of descriptors: probe the listener at once. */
   #descriptorPressure = false;
+  #probing = false;
+  #lastProbe = 0;
+  /** Whether the last probe found the listener accepting. */
+  listenerAlive = true;
   readonly #tlsServer: tls.Server | null;
   readonly #patterns: IdentityPatterns;
   readonly #rules: { test: (identity: string) => boolean; permissions: Permissions }[];
@@ -247,18 +258,44 @@ export class Broker implements ConnectionHost, AsyncDisposable {
   }
 
   /**
-   * Under Deno a listener whose accept fails with EMFILE stops accepting for good, silently. Once
-   * descriptors are free again after a shortage, put a fresh listener on the same port.
+   * Under Deno a listener whose accept fails with EMFILE stops accepting for good, silently. Probe
+   * it now and then (at once after a shortage) and put a fresh listener on the same port if it no
+   * longer answers. The probe's own connection is not counted.
    */
-  async #relisten(): Promise<void> {
+  async #checkListener(): Promise<void> {
+    this.#probing = true;
+    this.#lastProbe = Date.now();
     this.#descriptorPressure = false;
+    try {
+      const result = await probeListener(this.settings.host, this.#port, PROBE_TIMEOUT_MS);
+      if (this.#closing) return;
+      if (result.state === "alive") {
+        this.listenerAlive = true;
+        const probe = this.connections.get(result.clientId);
+        if (probe) {
+          this.stats.totalConnections--;
+          probe.close("listener probe");
+        }
+      } else if (result.state === "dead") {
+        this.listenerAlive = false;
+        await this.#relisten();
+      } else {
+        this.#log.debug("cannot probe the listener", { reason: result.reason });
+      }
+    } finally {
+      this.#probing = false;
+    }
+  }
+
+  async #relisten(): Promise<void> {
     this.#listener?.close();
     this.#listener = null;
     try {
       await this.#listen(this.#port);
-      this.#log.warn("listener restarted after running short of descriptors", { port: this.#port });
+      this.listenerAlive = true;
+      this.stats.listenerRestarts++;
+      this.#log.warn("listener restarted: it had stopped accepting", { port: this.#port });
     } catch (error) {
-      this.#descriptorPressure = true; // try again on the next sweep
       this.#log.error("cannot restart the listener", {
         port: this.#port,
         error: (error as Error).message,
@@ -391,7 +428,7 @@ export class Broker implements ConnectionHost, AsyncDisposable {
     else if (reason === "stale connection") this.stats.staleConnections++;
     else if (reason === "protocol error") this.stats.protocolErrors++;
     else if (reason === "authentication timeout") this.stats.authTimeouts++;
-    if (reason !== "client closed" && reason !== "server shutdown") {
+    if (reason !== "client closed" && reason !== "server shutdown" && reason !== "listener probe") {
       this.#log.info("connection closed", {
         cid: connection.id,
         identity: connection.identity,
@@ -414,7 +451,7 @@ export class Broker implements ConnectionHost, AsyncDisposable {
     // Streams of messages repeat their subject and size: encode each only when it changes.
     if (subject !== this.#lastSubject) {
       this.#lastSubject = subject;
-      this.#lastSubjectBytes = encoder.encode(subject);
+      this.#lastSubjectBytes = wireBytes(subject);
     }
     if (headerSize !== this.#lastHeaderSize || data.length !== this.#lastSize) {
       this.#lastHeaderSize = headerSize;
@@ -425,7 +462,7 @@ export class Broker implements ConnectionHost, AsyncDisposable {
     }
     const message: Outgoing = {
       subject: this.#lastSubjectBytes,
-      reply: reply === null ? NO_REPLY : encoder.encode(` ${reply}`),
+      reply: reply === null ? NO_REPLY : wireBytes(` ${reply}`),
       sizes: this.#lastSizes,
       headers: headerSize >= 0,
       data,
@@ -457,13 +494,11 @@ export class Broker implements ConnectionHost, AsyncDisposable {
   }
 
   #housekeeping(): void {
-    if (
-      this.#descriptorPressure && !this.#closing &&
-      this.#openSockets < this.settings.maxSockets * 0.9
-    ) {
-      void this.#relisten();
-    }
     const now = Date.now();
+    const probeDue = this.#descriptorPressure
+      ? this.#openSockets < this.settings.maxSockets * 0.9
+      : now - this.#lastProbe >= PROBE_INTERVAL_MS;
+    if (probeDue && !this.#probing && !this.#closing) void this.#checkListener();
     const s = this.settings;
     for (const connection of this.connections.values()) {
       const state = connection.state;
@@ -473,7 +508,7 @@ export class Broker implements ConnectionHost, AsyncDisposable {
           connection.close("tls handshake failed");
         }
       } else if (state === "connecting") {
-        if (this.authRequired && now - connection.lastActivity > s.authTimeoutMs) {
+        if (this.authRequired && now - connection.attachedAt > s.authTimeoutMs) {
           connection.sendError("Authentication Timeout");
           connection.close("authentication timeout");
         }

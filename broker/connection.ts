@@ -14,6 +14,7 @@ import {
   subjectMatches,
 } from "./subject.ts";
 import type { IdentityKind } from "./permissions.ts";
+import { wireBytes } from "./wire_text.ts";
 
 /** A subscription held by a connection. */
 export interface Subscription {
@@ -63,6 +64,7 @@ export type CloseReason =
   | "authorization violation"
   | "tls handshake failed"
   | "server shutdown"
+  | "listener probe"
   | "max connections";
 
 /** Options the client sent in CONNECT. */
@@ -111,6 +113,8 @@ export class Connection implements ProtocolHandler {
   options: ConnectOptions | null = null;
   readonly subscriptions = new Map<string, Subscription>();
   lastActivity = Date.now();
+  /** When the TLS handshake finished (or the plain socket was attached): CONNECT is timed from it. */
+  attachedAt = 0;
   pingsOut = 0;
   /** When a write started waiting for the socket to drain; 0 when it is not. */
   blockedSince = 0;
@@ -134,7 +138,7 @@ export class Connection implements ProtocolHandler {
     this.#host = host;
     this.remoteAddress = socket.remoteAddress ?? "";
     this.remotePort = socket.remotePort ?? 0;
-    this.#parser = new Parser(this, host.parserLimits);
+    this.#parser = new Parser(this, { ...host.parserLimits, requireConnect: host.authRequired });
   }
 
   /** Where the connection is in its life. */
@@ -165,6 +169,7 @@ export class Connection implements ProtocolHandler {
     this.identity = identity;
     this.#state = "connecting";
     this.lastActivity = Date.now();
+    this.attachedAt = this.lastActivity;
     socket.on("data", (chunk: Uint8Array) => this.#onData(chunk));
     socket.on("drain", () => {
       this.blockedSince = 0;
@@ -286,7 +291,7 @@ export class Connection implements ProtocolHandler {
         subject,
         queue,
         sid,
-        sidBytes: encoder.encode(` ${sid}`),
+        sidBytes: wireBytes(` ${sid}`),
         filtered: verdict === SubscribeVerdict.filtered,
         max: 0,
         delivered: 0,
@@ -365,7 +370,7 @@ export class Connection implements ProtocolHandler {
       if (sub.queue !== null || !subjectMatches(sub.subject, reply)) continue;
       const sizes = encoder.encode(` ${NO_RESPONDERS.length} ${NO_RESPONDERS.length}\r\n`);
       this.deliver(sub, {
-        subject: encoder.encode(reply),
+        subject: wireBytes(reply),
         reply: new Uint8Array(0),
         sizes,
         headers: true,
@@ -377,7 +382,8 @@ export class Connection implements ProtocolHandler {
 
   /** Sends `-ERR '<text>'`. */
   sendError(text: string): void {
-    this.#write(encoder.encode(`-ERR '${text}'\r\n`));
+    // Texts may quote a client's subject, which is a wire string: send its bytes back unchanged.
+    this.#write(wireBytes(`-ERR '${text}'\r\n`));
   }
 
   /** Sends a PING and counts it as outstanding. */

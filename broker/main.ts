@@ -60,6 +60,11 @@ export async function settingsFrom(
   ) {
     if ((values[key] as number) <= 0) problems.push(`${key}: must be positive`);
   }
+  if ((values.max_pending as number) < (values.max_payload as number)) {
+    problems.push(
+      "max_pending: must be at least max_payload, or one large message closes any subscriber",
+    );
+  }
   if (problems.length > 0) throw new ConfigError(problems);
   const { host, port } = listen as { host: string; port: number };
   return {

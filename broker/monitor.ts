@@ -5,6 +5,7 @@
  * @module
  */
 import type { Broker } from "./broker.ts";
+import { textFromWire } from "./wire_text.ts";
 
 /** The server-wide figures, as `/varz` shows them. */
 export function varz(broker: Broker): Record<string, unknown> {
@@ -73,7 +74,7 @@ export function connz(broker: Broker, query: URLSearchParams): Record<string, un
     authorized_user: c.identity ?? "",
     identity_kind: c.kind ?? "",
     ...(withSubs
-      ? { subscriptions_list: [...c.subscriptions.values()].map((s) => s.subject) }
+      ? { subscriptions_list: [...c.subscriptions.values()].map((s) => textFromWire(s.subject)) }
       : {}),
   }));
   return {
@@ -155,6 +156,12 @@ export function metrics(broker: Broker): string {
     s.rejectedMaxConnections,
   );
   metric(
+    "listener_restarts_total",
+    "counter",
+    "Listeners replaced after they stopped accepting",
+    s.listenerRestarts,
+  );
+  metric(
     "resident_memory_bytes",
     "gauge",
     "Resident memory of the broker process",
@@ -178,7 +185,11 @@ export function handleMonitor(broker: Broker, request: Request): Response {
     case "/subsz":
       return json(subsz(broker));
     case "/healthz":
-      return json({ status: "ok" });
+      if (broker.listenerAlive) return json({ status: "ok" });
+      return new Response(
+        JSON.stringify({ status: "error", error: "listener is not accepting" }),
+        { status: 503, headers: { "content-type": "application/json" } },
+      );
     case "/metrics":
       return new Response(metrics(broker), {
         headers: { "content-type": "text/plain; version=0.0.4" },

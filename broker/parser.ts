@@ -5,6 +5,7 @@
  *
  * @module
  */
+import { wireBytes, wireString } from "./wire_text.ts";
 
 /** Receives the operations a client sends. Payloads are only valid during the call. */
 export interface ProtocolHandler {
@@ -53,6 +54,11 @@ export interface ParserOptions {
   maxControlLine?: number;
   /** Largest PUB/HPUB payload (headers included) in bytes. @default 1048576 */
   maxPayload?: number;
+  /**
+   * Refuse every operation before CONNECT, as nats-server does when authentication is required,
+   * so no payload is buffered for a client that has not connected. @default false
+   */
+  requireConnect?: boolean;
 }
 
 const LF = 0x0a;
@@ -92,6 +98,7 @@ export class Parser {
   #payload: Uint8Array | null = null;
   #payloadLength = 0;
   #stopped = false;
+  #requireConnect: boolean;
   /** Token boundaries of the PUB being parsed: start, end pairs. */
   readonly #tokens = new Int32Array(16);
   #lastSubjectBytes: Uint8Array = new Uint8Array(0);
@@ -101,6 +108,12 @@ export class Parser {
     this.#handler = handler;
     this.#maxControlLine = options.maxControlLine ?? 4096;
     this.#maxPayload = options.maxPayload ?? 1_048_576;
+    this.#requireConnect = options.requireConnect ?? false;
+  }
+
+  #notConnected(): never {
+    this.#stopped = true;
+    throw new ProtocolError("Authorization Violation", "Cannot accept an operation before CONNECT");
   }
 
   /** Stops parsing: later bytes, including the rest of the current chunk, are ignored. */
@@ -209,9 +222,11 @@ export class Parser {
       (buf[start + 2]! | 0x20) === 0x62 && (buf[start + 3] === 0x20 || buf[start + 3] === 0x09)
     ) {
       if (end - start - 4 > this.#maxControlLine) this.#tooLong(end - start - 4);
+      if (this.#requireConnect) this.#notConnected();
       return this.#fastPub(buf, start + 4, end);
     }
-    const text = decoder.decode(buf.subarray(start, end));
+    // Arguments are wire strings (bytes as characters); CONNECT's JSON is UTF-8 text.
+    const text = wireString(buf, start, end);
     const space = text.search(/[ \t]/);
     let op = (space < 0 ? text : text.slice(0, space)).toUpperCase();
     let rest = space < 0 ? "" : text.slice(space + 1);
@@ -222,6 +237,7 @@ export class Parser {
     }
     // The limit applies to the arguments, as nats-server measures it.
     if (rest.length > this.#maxControlLine) this.#tooLong(rest.length);
+    if (this.#requireConnect && op !== "CONNECT") this.#notConnected();
     switch (op) {
       case "PUB":
         return this.#pub(rest, false);
@@ -236,7 +252,9 @@ export class Parser {
       case "PONG":
         return this.#handler.pong();
       case "CONNECT":
-        return this.#handler.connect(rest.trim());
+        this.#handler.connect(decoder.decode(wireBytes(rest)).trim());
+        this.#requireConnect = false;
+        return;
       case "INFO":
       case "+OK":
         return; // nats-server ignores these from clients
@@ -264,13 +282,13 @@ export class Parser {
       count++;
     }
     // Anything unusual takes the general path, which reports the fault.
-    if (count !== 2 && count !== 3) return this.#pub(decoder.decode(line.subarray(from, n)), false);
+    if (count !== 2 && count !== 3) return this.#pub(wireString(line, from, n), false);
     const size = parseSizeBytes(line, t[(count - 1) * 2]!, t[(count - 1) * 2 + 1]!);
-    if (size < 0) return this.#pub(decoder.decode(line.subarray(from, n)), false);
+    if (size < 0) return this.#pub(wireString(line, from, n), false);
     this.#checkPayload(size);
     this.#expectPayload(
       this.#subjectFrom(line, t[0]!, t[1]!),
-      count === 3 ? decoder.decode(line.subarray(t[2]!, t[3]!)) : null,
+      count === 3 ? wireString(line, t[2]!, t[3]!) : null,
       -1,
       size,
     );
@@ -292,7 +310,7 @@ export class Parser {
     }
     const bytes = line.slice(start, end);
     this.#lastSubjectBytes = bytes;
-    this.#lastSubject = decoder.decode(bytes);
+    this.#lastSubject = wireString(bytes);
     return this.#lastSubject;
   }
 

@@ -6,6 +6,7 @@
  *
  * @module
  */
+import { wireFromText } from "./wire_text.ts";
 import { hasWildcard, isSubsetMatch, subjectMatches, subjectsOverlap } from "./subject.ts";
 
 /** Allow and deny lists of subject patterns. */
@@ -59,14 +60,19 @@ export const DefaultPermissions: Readonly<Record<IdentityKind, Permissions>> = {
   },
 };
 
-/** Replaces `{identity}` and `{replyhash}` in every pattern. */
+/**
+ * Replaces `{identity}` and `{replyhash}` in every pattern, and turns the patterns (UTF-8 text)
+ * into wire strings, the form in which the broker holds subjects.
+ */
 export function expandPermissions(
   permissions: Permissions,
   values: { identity: string; replyhash: string },
 ): Permissions {
   const expand = (list?: string[]) =>
     list?.map((p) =>
-      p.replaceAll("{identity}", values.identity).replaceAll("{replyhash}", values.replyhash)
+      wireFromText(
+        p.replaceAll("{identity}", values.identity).replaceAll("{replyhash}", values.replyhash),
+      )
     );
   const side = (p?: SubjectPermission): SubjectPermission | undefined => {
     if (!p) return undefined;
