@@ -3,8 +3,8 @@
  *
  * @module
  */
-import type { ConfigKey } from "../core/config.ts";
-import type { IdentityRule, PermissionsConfig } from "./broker.ts";
+import { type ConfigKey, loadConfig } from "../core/config.ts";
+import type { BrokerSettings, IdentityRule, PermissionsConfig, TlsMaterial } from "./broker.ts";
 import type { SubjectPermission } from "./permissions.ts";
 import { isValidSubject } from "./subject.ts";
 import { DEFAULT_CLIENT_PATTERNS } from "../core/security/identity.ts";
@@ -257,4 +257,77 @@ function parseSide(raw: unknown, where: string, problems: string[]): SubjectPerm
     out[key] = list;
   }
   return out;
+}
+
+/**
+ * Settings from loaded configuration values and TLS material, pushing a problem for each fault.
+ * `serverName` stays empty when unset; the daemon fills in the host name.
+ */
+export function settingsFromValues(
+  values: Record<string, unknown>,
+  tls: TlsMaterial | null,
+  problems: string[],
+): BrokerSettings {
+  const listen = parseHostPort(String(values.listen));
+  if (typeof listen === "string") problems.push(`listen: ${listen}`);
+  const monitor = String(values.monitor);
+  if (monitor !== "" && typeof parseHostPort(monitor) === "string") {
+    problems.push(`monitor: ${parseHostPort(monitor)}`);
+  }
+  const positive = [
+    "max_connections",
+    "max_sockets",
+    "max_pings_out",
+    "max_payload",
+    "max_control_line",
+  ];
+  for (const key of positive) {
+    if ((values[key] as number) <= 0) problems.push(`${key}: must be positive`);
+  }
+  if ((values.max_pending as number) < (values.max_payload as number)) {
+    problems.push(
+      "max_pending: must be at least max_payload, or one large message closes any subscriber",
+    );
+  }
+  const { host, port } = typeof listen === "string" ? { host: "", port: 0 } : listen;
+  return {
+    host,
+    port,
+    tls,
+    insecure: values.insecure === true,
+    serverName: String(values.server_name),
+    maxPayload: values.max_payload as number,
+    maxControlLine: values.max_control_line as number,
+    maxConnections: values.max_connections as number,
+    maxSockets: values.max_sockets as number,
+    maxPending: values.max_pending as number,
+    writeDeadlineMs: values.write_deadline as number,
+    pingIntervalMs: values.ping_interval as number,
+    maxPingsOut: values.max_pings_out as number,
+    authTimeoutMs: values.auth_timeout as number,
+    tlsTimeoutMs: values["tls.timeout"] as number,
+    permissions: parsePermissions(values.permissions, problems),
+  };
+}
+
+/**
+ * Every default, with the given TLS material and listen address: for embedding a broker.
+ *
+ * @example An embedded broker on a free loopback port
+ * ```ts
+ * import { defaultBrokerSettings } from "./config.ts";
+ * const settings = defaultBrokerSettings({ host: "127.0.0.1", port: 0, tls: null, insecure: true });
+ * console.log(settings.maxPayload); // 1048576
+ * ```
+ */
+export function defaultBrokerSettings(
+  overrides: Partial<BrokerSettings> & Pick<BrokerSettings, "tls">,
+): BrokerSettings {
+  const problems: string[] = [];
+  const defaults = settingsFromValues(
+    loadConfig(BrokerConfigKeys, {}).values,
+    overrides.tls,
+    problems,
+  );
+  return { ...defaults, serverName: "chorale", ...overrides };
 }

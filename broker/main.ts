@@ -12,7 +12,7 @@ import { Command } from "@commander-js/extra-typings";
 import { ConfigError, describeKeys, loadConfig } from "../core/config.ts";
 import { jsonLogger, type LogLevel, LogLevels } from "../core/log.ts";
 import { Broker, type BrokerSettings } from "./broker.ts";
-import { BrokerConfigKeys, parseHostPort, parsePermissions } from "./config.ts";
+import { BrokerConfigKeys, parseHostPort, settingsFromValues } from "./config.ts";
 import { serveMonitor } from "./monitor.ts";
 
 /** Turns loaded values into settings, reading TLS files; throws ConfigError listing every problem. */
@@ -20,17 +20,6 @@ export async function settingsFrom(
   values: Record<string, unknown>,
   problems: string[],
 ): Promise<BrokerSettings> {
-  const listen = parseHostPort(String(values.listen));
-  if (typeof listen === "string") problems.push(`listen: ${listen}`);
-  const monitor = String(values.monitor);
-  if (monitor !== "" && typeof parseHostPort(monitor) === "string") {
-    problems.push(`monitor: ${parseHostPort(monitor)}`);
-  }
-  if (!(String(values.log_level) in LogLevels)) {
-    problems.push(`log_level: expected debug, info, warn or error`);
-  }
-  const permissions = parsePermissions(values.permissions, problems);
-  const insecure = values.insecure === true;
   const read = async (key: string) => {
     const path = String(values[key]);
     if (path === "") {
@@ -45,46 +34,16 @@ export async function settingsFrom(
     }
   };
   let tls: BrokerSettings["tls"] = null;
-  if (!insecure) {
+  if (values.insecure !== true) {
     const [cert, key, ca] = [await read("tls.cert"), await read("tls.key"), await read("tls.ca")];
     tls = { cert, key, ca };
   }
-  for (
-    const key of [
-      "max_connections",
-      "max_sockets",
-      "max_pings_out",
-      "max_payload",
-      "max_control_line",
-    ]
-  ) {
-    if ((values[key] as number) <= 0) problems.push(`${key}: must be positive`);
-  }
-  if ((values.max_pending as number) < (values.max_payload as number)) {
-    problems.push(
-      "max_pending: must be at least max_payload, or one large message closes any subscriber",
-    );
+  const settings = settingsFromValues(values, tls, problems);
+  if (!(String(values.log_level) in LogLevels)) {
+    problems.push(`log_level: expected debug, info, warn or error`);
   }
   if (problems.length > 0) throw new ConfigError(problems);
-  const { host, port } = listen as { host: string; port: number };
-  return {
-    host,
-    port,
-    tls,
-    insecure,
-    serverName: String(values.server_name) || Deno.hostname(),
-    maxPayload: values.max_payload as number,
-    maxControlLine: values.max_control_line as number,
-    maxConnections: values.max_connections as number,
-    maxPending: values.max_pending as number,
-    writeDeadlineMs: values.write_deadline as number,
-    pingIntervalMs: values.ping_interval as number,
-    maxPingsOut: values.max_pings_out as number,
-    authTimeoutMs: values.auth_timeout as number,
-    tlsTimeoutMs: values["tls.timeout"] as number,
-    maxSockets: values.max_sockets as number,
-    permissions,
-  };
+  return { ...settings, serverName: settings.serverName || Deno.hostname() };
 }
 
 async function main(args: string[]): Promise<number> {

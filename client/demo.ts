@@ -9,12 +9,10 @@
  * @module
  */
 import { connect, type NatsConnection } from "nats";
-import { Broker, BrokerConfigKeys } from "../broker/mod.ts";
-import { loadConfig } from "../core/config.ts";
+import { Broker, defaultBrokerSettings } from "../broker/mod.ts";
 import { silentLogger } from "../core/log.ts";
 import { callerId, directedSubject, replyPrefix } from "../core/protocol/subjects.ts";
 import { CertificateAuthority, type IssuedCertificate } from "../core/security/ca.ts";
-import { DEFAULT_CLIENT_PATTERNS } from "../core/security/identity.ts";
 
 const COLLECTIVE = "mcollective";
 const NODE = "node1.demo.chorale";
@@ -51,29 +49,15 @@ async function main(): Promise<number> {
   console.log(`   CA "Chorale Demo CA", broker "localhost", node "${NODE}", client "${CLIENT}"`);
 
   step("The broker listens on 127.0.0.1 with mutual TLS and Choria's default permissions");
-  const { values } = loadConfig(BrokerConfigKeys, {});
-  await using broker = new Broker({
-    host: "127.0.0.1",
-    port: 0,
-    tls: { cert: brokerCert.cert, key: brokerCert.key, ca: ca.certPem },
-    insecure: false,
-    serverName: "demo",
-    maxPayload: values.max_payload as number,
-    maxControlLine: values.max_control_line as number,
-    maxConnections: values.max_connections as number,
-    maxPending: values.max_pending as number,
-    writeDeadlineMs: values.write_deadline as number,
-    pingIntervalMs: values.ping_interval as number,
-    maxPingsOut: values.max_pings_out as number,
-    authTimeoutMs: values.auth_timeout as number,
-    tlsTimeoutMs: values["tls.timeout"] as number,
-    maxSockets: 1_000,
-    permissions: {
-      defaults: "choria",
-      clientPatterns: [...DEFAULT_CLIENT_PATTERNS],
-      identities: [],
-    },
-  }, silentLogger);
+  await using broker = new Broker(
+    defaultBrokerSettings({
+      host: "127.0.0.1",
+      port: 0,
+      tls: { cert: brokerCert.cert, key: brokerCert.key, ca: ca.certPem },
+      serverName: "demo",
+    }),
+    silentLogger,
+  );
   const { port } = await broker.start();
   console.log(`   listening on tls://127.0.0.1:${port}`);
 
