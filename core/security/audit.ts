@@ -3,12 +3,12 @@
  * format of Choria's rpcaudit plugin.
  *
  * ```json
- * {"timestamp":"2024-05-01T10:00:00.123Z","request_id":"8e2c…","request_time":"2024-05-01T09:59:59.000Z","caller":"choria=rip.mcollective","sender":"client.example.net","agent":"service","action":"restart","data":{"service":"nginx"}}
+ * {"timestamp":"2024-05-01T10:00:00.123000+0000","request_id":"8e2c…","request_time":1714557599,"caller":"choria=rip.mcollective","sender":"client.example.net","agent":"service","action":"restart","data":{"service":"nginx"}}
  * ```
  *
- * Chorale writes both times as RFC 3339 by default. go-choria and the Ruby plugin write
- * `timestamp` as `2006-01-02T15:04:05.000000+0000` and `request_time` as Unix seconds; choose
- * `timeFormat: "choria"` to write exactly that, for tools that parse Choria's files.
+ * By default the times are written as go-choria and the Ruby plugin write them (`timestamp` as
+ * `2006-01-02T15:04:05.000000+0000`, `request_time` as Unix seconds), so Chorale's files mix with
+ * Choria's and its tools parse them; `timeFormat: "rfc3339"` writes both as RFC 3339 instead.
  *
  * The log file is created with mode 0600 (see {@linkcode AuditLogOptions.mode}); an existing file
  * whose mode grants more is narrowed to it when opened, because audit lines carry request data.
@@ -62,7 +62,7 @@ export interface FormatAuditOptions {
   /**
    * How times are written.
    *
-   * @default "rfc3339"
+   * @default "choria"
    */
   timeFormat?: AuditTimeFormat;
 }
@@ -133,7 +133,7 @@ export function formatAuditLine(
   now: Date,
   options: FormatAuditOptions = {},
 ): string {
-  const choria = (options.timeFormat ?? "rfc3339") === "choria";
+  const choria = (options.timeFormat ?? "choria") === "choria";
   for (const [name, date] of [["request time", entry.requestTime], ["time", now]] as const) {
     if (!(date instanceof Date) || Number.isNaN(date.getTime())) {
       throw new TypeError(

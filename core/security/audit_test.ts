@@ -35,7 +35,7 @@ async function permissions(path: string): Promise<number> {
 
 Deno.test("formatAuditLine writes Choria's fields with RFC 3339 times", () => {
   assert.equal(
-    formatAuditLine(ENTRY, NOW),
+    formatAuditLine(ENTRY, NOW, { timeFormat: "rfc3339" }),
     '{"timestamp":"2024-05-01T10:00:00.123Z","request_id":"6a7f1e0b2c3d4e5f6a7b8c9d0e1f2a3b",' +
       '"request_time":"2024-05-01T09:59:59.000Z","caller":"choria=rip.mcollective",' +
       '"sender":"client.example.net","agent":"service","action":"restart",' +
@@ -43,8 +43,8 @@ Deno.test("formatAuditLine writes Choria's fields with RFC 3339 times", () => {
   );
 });
 
-Deno.test("formatAuditLine writes go-choria's times with timeFormat choria", () => {
-  const line = JSON.parse(formatAuditLine(ENTRY, NOW, { timeFormat: "choria" }));
+Deno.test("formatAuditLine writes go-choria's times by default", () => {
+  const line = JSON.parse(formatAuditLine(ENTRY, NOW));
   assert.equal(line.timestamp, "2024-05-01T10:00:00.123000+0000");
   assert.equal(line.request_time, 1714557599);
 });

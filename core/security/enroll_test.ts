@@ -4,8 +4,8 @@ import { CertificateAuthority, CertnameError } from "./ca.ts";
 import { createEnrollment, EnrollmentError, installCertificate } from "./enroll.ts";
 import { FileExistsError, fileMode, MissingFileError, pathExists } from "./pem_files.ts";
 import {
-  CertificateExpiredError,
   KeyMismatchError,
+  MaterialExpiredError,
   puppetProvider,
   UntrustedCertificateError,
 } from "./providers.ts";
@@ -114,7 +114,7 @@ Deno.test("installCertificate refuses expired certificates and missing keys", as
     });
     await assert.rejects(
       () => installCertificate(ssl, { certPem: cert, caPem: ca.certPem }),
-      CertificateExpiredError,
+      MaterialExpiredError,
     );
     const never = await ca.issue("server", "n9.example.net");
     await assert.rejects(

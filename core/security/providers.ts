@@ -92,7 +92,7 @@ export interface MaterialInput {
 }
 
 /** Options for {@linkcode verifyMaterial}. */
-export interface VerifyOptions extends LoadOptions {
+export interface MaterialCheckOptions extends LoadOptions {
   /** The certname the certificate must have. */
   certname?: string;
 }
@@ -123,8 +123,8 @@ export class CertnameMismatchError extends SecurityProviderError {
 }
 
 /** A certificate (or CA) whose validity has ended. */
-export class CertificateExpiredError extends SecurityProviderError {
-  override name = "CertificateExpiredError";
+export class MaterialExpiredError extends SecurityProviderError {
+  override name = "MaterialExpiredError";
   /** When it expired. */
   readonly notAfter: Date;
 
@@ -135,8 +135,8 @@ export class CertificateExpiredError extends SecurityProviderError {
 }
 
 /** A certificate (or CA) whose validity has not begun. */
-export class CertificateNotYetValidError extends SecurityProviderError {
-  override name = "CertificateNotYetValidError";
+export class MaterialNotYetValidError extends SecurityProviderError {
+  override name = "MaterialNotYetValidError";
   /** When it becomes valid. */
   readonly notBefore: Date;
 
@@ -163,13 +163,13 @@ function checkDates(cert: X509Certificate, what: string, path: string, now: Date
   const notBefore = new Date(cert.validFrom);
   const notAfter = new Date(cert.validTo);
   if (now.getTime() > notAfter.getTime()) {
-    throw new CertificateExpiredError(
+    throw new MaterialExpiredError(
       `Cannot use ${what} ${path} as it expired on ${notAfter.toISOString()}`,
       notAfter,
     );
   }
   if (now.getTime() < notBefore.getTime()) {
-    throw new CertificateNotYetValidError(
+    throw new MaterialNotYetValidError(
       `Cannot use ${what} ${path} as it is not valid until ${notBefore.toISOString()}`,
       notBefore,
     );
@@ -202,7 +202,7 @@ function commonNameOf(cert: X509Certificate): string {
  */
 export function verifyMaterial(
   input: MaterialInput,
-  options: VerifyOptions = {},
+  options: MaterialCheckOptions = {},
 ): { certname: string; notAfter: Date } {
   const { paths } = input;
   const now = options.now ?? new Date();
@@ -252,7 +252,7 @@ export function verifyMaterial(
 
 async function loadMaterial(
   paths: MaterialPaths,
-  options: VerifyOptions,
+  options: MaterialCheckOptions,
 ): Promise<SecurityMaterial> {
   const [certPem, keyPem, caPem] = [
     await readPemFile("certificate", paths.certificate),

@@ -3,13 +3,13 @@ import { join } from "node:path";
 import { CertificateAuthority } from "./ca.ts";
 import { MissingFileError } from "./pem_files.ts";
 import {
-  CertificateExpiredError,
-  CertificateNotYetValidError,
   CertnameMismatchError,
   defaultPuppetSslDir,
   fileProvider,
   InvalidMaterialError,
   KeyMismatchError,
+  MaterialExpiredError,
+  MaterialNotYetValidError,
   puppetLayout,
   puppetProvider,
   SecurityProviderError,
@@ -144,14 +144,14 @@ Deno.test("verifyMaterial refuses expired and not yet valid certificates", async
   assert.throws(
     () => verifyMaterial({ certPem: expired.cert, keyPem: expired.key, caPem: ca.certPem, paths }),
     (error: Error) =>
-      error instanceof CertificateExpiredError && /late\.pem as it expired on/.test(error.message),
+      error instanceof MaterialExpiredError && /late\.pem as it expired on/.test(error.message),
   );
   const early = await ca.issue("client", "early.mcollective", {
     notBefore: new Date(Date.now() + DAY_MS),
   });
   assert.throws(
     () => verifyMaterial({ certPem: early.cert, keyPem: early.key, caPem: ca.certPem, paths }),
-    CertificateNotYetValidError,
+    MaterialNotYetValidError,
   );
   // The same certificate at a time inside its validity is fine.
   verifyMaterial({ certPem: early.cert, keyPem: early.key, caPem: ca.certPem, paths }, {
@@ -159,7 +159,7 @@ Deno.test("verifyMaterial refuses expired and not yet valid certificates", async
   });
 });
 
-Deno.test("fileProvider loads an expired certificate from disk as CertificateExpiredError", async () => {
+Deno.test("fileProvider loads an expired certificate from disk as MaterialExpiredError", async () => {
   await withFiles(async (f) => {
     const expired = await f.ca.issue("client", "late.mcollective", {
       notBefore: new Date("2020-01-01T00:00:00Z"),
@@ -170,7 +170,7 @@ Deno.test("fileProvider loads an expired certificate from disk as CertificateExp
     await assert.rejects(
       () => fileProvider({ certificate: f.certificate, key: f.key, ca: f.caFile }).load(),
       (error: Error) =>
-        error instanceof CertificateExpiredError &&
+        error instanceof MaterialExpiredError &&
         error.notAfter.toISOString() === "2020-01-02T00:00:00.000Z",
     );
   });
@@ -236,7 +236,7 @@ Deno.test("puppetProvider reads a real Puppet CA's RSA certificate and PKCS#1 ke
     assert.match(material.keyPem, /BEGIN RSA PRIVATE KEY/);
     await assert.rejects(
       () => provider.load({ now: new Date("2030-01-01T00:00:00Z") }),
-      CertificateExpiredError,
+      MaterialExpiredError,
     );
     // A certificate signed by another Puppet CA does not chain.
     await Deno.writeTextFile(join(dir, "certs", "ca.pem"), await read("other_ca.pem"));
