@@ -7,6 +7,7 @@
  *
  * @module
  */
+import { type StatusCode, StatusCodes } from "../agents/agent.ts";
 import type { Logger } from "../core/log.ts";
 import { ProtocolError } from "../core/protocol/errors.ts";
 import { receiveRequest, type VerifiedRequest } from "../core/protocol/receive.ts";
@@ -19,19 +20,6 @@ import { authorize, type Decision } from "../core/security/policy.ts";
 import { authorizeWithFiles } from "../core/security/policy_files.ts";
 import type { Signer } from "../core/security/signing.ts";
 import { type CertificateVerifier, VerificationError } from "../core/security/verify.ts";
-
-/** Choria's RPC status codes. */
-export const StatusCodes = {
-  ok: 0,
-  aborted: 1,
-  unknownAction: 2,
-  missingData: 3,
-  invalidData: 4,
-  unknownError: 5,
-} as const;
-
-/** One of {@linkcode StatusCodes}. */
-export type StatusCode = typeof StatusCodes[keyof typeof StatusCodes];
 
 /** The RPC request body inside a verified request. */
 export interface RpcRequest {
