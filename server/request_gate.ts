@@ -53,6 +53,11 @@ export interface RequestGateOptions {
   /** The node's facts and classes, for policy rules. */
   facts: () => Record<string, unknown>;
   classes: () => string[];
+  /**
+   * Whether the request's filter selects this node; checked right after authentication, and a
+   * request that does not select the node is dropped without a word. @default every request
+   */
+  selects?: (request: VerifiedRequest) => boolean;
   logger: Logger;
 }
 
@@ -74,11 +79,12 @@ export interface AdmittedRequest {
   decision: Decision;
 }
 
-/** The gate's answer: an admitted request, or a refusal with what is known of the request. */
+/** The gate's answer: an admitted request, one meant for other nodes, or a refusal. */
 export type GateResult =
-  | { admitted: true; request: AdmittedRequest }
+  | { outcome: "admitted"; request: AdmittedRequest }
+  | { outcome: "filtered"; verified: VerifiedRequest }
   | {
-    admitted: false;
+    outcome: "refused";
     error: RequestRefusedError;
     /** Set when the request was authentic, so it can be answered. */
     verified?: VerifiedRequest;
@@ -103,6 +109,9 @@ export async function admitRequest(
     return refuse(options, "authentication", cause.message, cause);
   }
   const { envelope } = verified.request;
+  if (options.selects && !options.selects(verified)) {
+    return { outcome: "filtered", verified };
+  }
   const rpc = parseRpcRequest(verified.body);
   if (typeof rpc === "string") return refuse(options, "request", rpc, undefined, verified);
   if (rpc.agent !== envelope.agent) {
@@ -149,7 +158,7 @@ export async function admitRequest(
       verified,
     );
   }
-  return { admitted: true, request: { verified, rpc, decision } };
+  return { outcome: "admitted", request: { verified, rpc, decision } };
 }
 
 function parseRpcRequest(body: string): RpcRequest | string {
@@ -193,7 +202,7 @@ function refuse(
       }
       : {}),
   });
-  return verified ? { admitted: false, error, verified } : { admitted: false, error };
+  return verified ? { outcome: "refused", error, verified } : { outcome: "refused", error };
 }
 
 /** What a reply needs to say. */

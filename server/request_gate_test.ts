@@ -45,7 +45,7 @@ Deno.test("admitRequest admits a signed request when authorization is off", asyn
     await wire(JSON.stringify({ agent: "rpcutil", action: "ping", data: { a: 1 } })),
     gate(),
   );
-  assert.ok(result.admitted);
+  assert.ok(result.outcome === "admitted");
   assert.deepEqual(result.request.rpc, { agent: "rpcutil", action: "ping", data: { a: 1 } });
 });
 
@@ -58,7 +58,7 @@ Deno.test("admitRequest refuses RPC bodies it cannot use, naming why", async () 
   ];
   for (const [body, why] of cases) {
     const result = await admitRequest(await wire(body), gate());
-    assert.ok(!result.admitted, body);
+    assert.ok(result.outcome === "refused", body);
     assert.equal(result.error.stage, "request");
     assert.match(result.error.message, why);
     assert.ok(result.verified, "an authentic request can still be answered");
@@ -70,13 +70,13 @@ Deno.test("admitRequest refuses an agent without a policy unless unconfigured ag
   try {
     const body = JSON.stringify({ agent: "rpcutil", action: "ping" });
     const denied = await admitRequest(await wire(body), gate({ policyDir: dir }));
-    assert.ok(!denied.admitted);
+    assert.ok(denied.outcome === "refused");
     assert.equal(denied.error.stage, "authorization");
     const allowed = await admitRequest(
       await wire(body),
       gate({ policyDir: dir, allowUnconfigured: true }),
     );
-    assert.ok(allowed.admitted);
+    assert.ok(allowed.outcome === "admitted");
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
@@ -91,7 +91,7 @@ Deno.test("admitRequest does not run a request it cannot audit", async () => {
       await wire(JSON.stringify({ agent: "rpcutil", action: "ping" })),
       gate({ audit }),
     );
-    assert.ok(!result.admitted);
+    assert.ok(result.outcome === "refused");
     assert.match(result.error.message, /could not be audited/);
   } finally {
     await Deno.remove(dir, { recursive: true });
@@ -103,8 +103,19 @@ Deno.test("admitRequest refuses garbage as an authentication failure", async () 
     const junk of ["", "{", "null", '{"protocol":"choria:transport:1","data":"%%","headers":{}}']
   ) {
     const result = await admitRequest(junk, gate());
-    assert.ok(!result.admitted);
+    assert.ok(result.outcome === "refused");
     assert.equal(result.error.stage, "authentication");
     assert.equal(result.verified, undefined);
   }
+});
+
+Deno.test("admitRequest drops a request whose filter does not select the node, before authorizing", async () => {
+  let audited = 0;
+  const audit = { record: () => Promise.resolve(void audited++) } as unknown as AuditLog;
+  const result = await admitRequest(
+    await wire(JSON.stringify({ agent: "rpcutil", action: "ping" })),
+    gate({ selects: () => false, audit }),
+  );
+  assert.equal(result.outcome, "filtered");
+  assert.equal(audited, 0);
 });

@@ -82,10 +82,11 @@ Deno.test("A signed request is authenticated, authorized, audited and answered; 
     callback: (_error, msg) => {
       handled.push((async () => {
         const result = await admitRequest(msg.data, gate);
-        const verified = result.admitted ? result.request.verified : result.verified;
+        if (result.outcome === "filtered") return;
+        const verified = result.outcome === "admitted" ? result.request.verified : result.verified;
         const replyTo = verified?.transport.headers["reply-to"];
         if (!verified || !replyTo) return; // unauthenticated: no reply
-        const body = result.admitted
+        const body = result.outcome === "admitted"
           ? { statuscode: 0 as const, statusmsg: "OK", data: { pong: Date.now() } }
           : notAuthorizedReply(result.error);
         server.publish(
