@@ -1,0 +1,304 @@
+/**
+ * The server: connects out to the broker with its own certificate, subscribes each agent on every
+ * collective and the node's directed subject, and processes requests: gate (authenticate, filter,
+ * authorize, audit), run the action through the host, reply. A bounded number run at once; one
+ * bad request never affects another.
+ *
+ * @module
+ */
+import { connect, type Msg, type NatsConnection, type Subscription } from "nats";
+import type { Agent, AgentDdl, NodeInfo, StatusCode } from "../agents/agent.ts";
+import type { Logger } from "../core/log.ts";
+import { ReplayGuard } from "../core/protocol/replay_guard.ts";
+import { broadcastSubject, directedSubject } from "../core/protocol/subjects.ts";
+import type { AuditLog } from "../core/security/audit.ts";
+import type { SecurityMaterial } from "../core/security/providers.ts";
+import { createSigner, type Signer } from "../core/security/signing.ts";
+import { CertificateVerifier } from "../core/security/verify.ts";
+import type { ServerSettings } from "./config.ts";
+import {
+  admitRequest,
+  encodeRpcReply,
+  notAuthorizedReply,
+  type RequestGateOptions,
+  type RpcReply,
+} from "./request_gate.ts";
+import type { VerifiedRequest } from "../core/protocol/receive.ts";
+
+/** Runs one action for the server: validation, timeout and status codes are its job. */
+export type ActionRunner = (
+  agent: Agent,
+  action: string,
+  data: Record<string, unknown>,
+  context: { request: VerifiedRequest; node: NodeInfo; logger: Logger; signal: AbortSignal },
+) => Promise<RpcReply>;
+
+/** Decides whether a request's filter selects this node. */
+export type FilterCheck = (request: VerifiedRequest) => boolean;
+
+/** What the server is built from. */
+export interface ServerDependencies {
+  settings: ServerSettings;
+  /** The node's checked certificate, key and CA. */
+  material: SecurityMaterial;
+  agents: Agent[];
+  facts: () => Record<string, unknown>;
+  classes: () => string[];
+  /** Runs actions; see {@linkcode ActionRunner}. */
+  runAction: ActionRunner;
+  /** Filter matching; every request selects the node without it. */
+  selects?: FilterCheck;
+  /** The audit log, when enabled. */
+  audit: AuditLog | null;
+  /** Broker URLs, already resolved. */
+  brokers: string[];
+  logger: Logger;
+  version: string;
+}
+
+/** Request counters, as rpcutil's daemon_stats and the status file show them. */
+export interface ServerStats {
+  total: number;
+  valid: number;
+  invalid: number;
+  filtered: number;
+  passed: number;
+  replies: number;
+  dropped: number;
+  unauthorized: number;
+}
+
+/** A Chorale server. */
+export class ChoraleServer implements AsyncDisposable {
+  readonly identity: string;
+  readonly startedAt = new Date();
+  readonly stats: ServerStats = {
+    total: 0,
+    valid: 0,
+    invalid: 0,
+    filtered: 0,
+    passed: 0,
+    replies: 0,
+    dropped: 0,
+    unauthorized: 0,
+  };
+  /** When the last request arrived, or null. */
+  lastMessage: Date | null = null;
+  readonly #deps: ServerDependencies;
+  readonly #agents: Map<string, Agent>;
+  readonly #signer: Signer;
+  readonly #gate: RequestGateOptions;
+  readonly #node: NodeInfo;
+  readonly #stop = new AbortController();
+  #nc: NatsConnection | null = null;
+  #subscriptions: Subscription[] = [];
+  #running = 0;
+  readonly #queue: Msg[] = [];
+  #queueHead = 0;
+  readonly #inflight = new Set<Promise<void>>();
+
+  constructor(deps: ServerDependencies) {
+    this.#deps = deps;
+    this.identity = deps.settings.identity || deps.material.certname;
+    this.#agents = new Map(deps.agents.map((a) => [a.ddl.metadata.name, a]));
+    this.#signer = createSigner(deps.material.certPem, deps.material.keyPem);
+    this.#gate = {
+      verifier: new CertificateVerifier({
+        ca: deps.material.caPem,
+        clientPatterns: deps.settings.clientPatterns,
+        privilegedPatterns: deps.settings.privilegedPatterns,
+      }),
+      replayGuard: new ReplayGuard(),
+      policyDir: deps.settings.policies.enabled ? deps.settings.policies.dir : null,
+      allowUnconfigured: deps.settings.policies.allowUnconfigured,
+      audit: deps.audit,
+      facts: deps.facts,
+      classes: deps.classes,
+      logger: deps.logger.child("aaa"),
+      ...(deps.selects ? { selects: deps.selects } : {}),
+    };
+    const agents = () => [...this.#agents.values()].map((a): AgentDdl => a.ddl);
+    this.#node = {
+      identity: this.identity,
+      collectives: deps.settings.collectives,
+      facts: deps.facts,
+      classes: deps.classes,
+      agents,
+      stats: () => ({ ...this.stats, startedAt: this.startedAt.toISOString() }),
+      startedAt: this.startedAt,
+      version: deps.version,
+    };
+  }
+
+  /** The node as agents see it. */
+  get node(): NodeInfo {
+    return this.#node;
+  }
+
+  /** The broker connection, once started. */
+  get connection(): NatsConnection | null {
+    return this.#nc;
+  }
+
+  /** Connects to the broker and subscribes. Reconnects by itself with jittered back-off. */
+  async start(): Promise<void> {
+    const m = this.#deps.material;
+    this.#nc = await connect({
+      servers: this.#deps.brokers.map((b) => b.replace(/^tls:\/\//, "")),
+      name: this.identity,
+      tls: { ca: m.caPem, cert: m.certPem, key: m.keyPem },
+      reconnect: true,
+      maxReconnectAttempts: -1,
+      reconnectTimeWait: 2_000,
+      reconnectJitter: 1_000,
+      reconnectJitterTLS: 2_000,
+      waitOnFirstConnect: true,
+      pingInterval: 30_000,
+    });
+    this.#watchStatus(this.#nc);
+    for (const collective of this.#deps.settings.collectives) {
+      for (const agent of this.#agents.values()) {
+        const subject = broadcastSubject(collective, agent.ddl.metadata.name);
+        // Service agents answer once per collective: one member of the queue group gets each request.
+        const queue = agent.ddl.metadata.service
+          ? `${collective}.${agent.ddl.metadata.name}`
+          : undefined;
+        this.#subscribe(subject, queue);
+      }
+      this.#subscribe(directedSubject(collective, this.identity));
+    }
+    await this.#nc.flush();
+    this.#deps.logger.info("connected", {
+      identity: this.identity,
+      server: this.#nc.getServer(),
+      agents: [...this.#agents.keys()],
+      collectives: this.#deps.settings.collectives,
+    });
+  }
+
+  #subscribe(subject: string, queue?: string): void {
+    const sub = this.#nc!.subscribe(subject, {
+      ...(queue ? { queue } : {}),
+      callback: (error, msg) => {
+        if (error) {
+          this.#deps.logger.error("subscription failed", { subject, error: error.message });
+          return;
+        }
+        this.#enqueue(msg);
+      },
+    });
+    this.#subscriptions.push(sub);
+  }
+
+  async #watchStatus(nc: NatsConnection): Promise<void> {
+    try {
+      for await (const status of nc.status()) {
+        this.#deps.logger.info("broker connection", {
+          event: status.type,
+          data: String(status.data),
+        });
+      }
+    } catch (error) {
+      this.#deps.logger.warn("status watch ended", { error: (error as Error).message });
+    }
+  }
+
+  #enqueue(msg: Msg): void {
+    this.stats.total++;
+    this.lastMessage = new Date();
+    if (this.#running < this.#deps.settings.maxConcurrent) {
+      this.#start(msg);
+      return;
+    }
+    if (this.#queue.length - this.#queueHead >= this.#deps.settings.maxQueued) {
+      this.stats.dropped++;
+      this.#deps.logger.warn("request dropped: the queue is full", { subject: msg.subject });
+      return;
+    }
+    this.#queue.push(msg);
+  }
+
+  #start(msg: Msg): void {
+    this.#running++;
+    const done = this.#process(msg)
+      .catch((error) => {
+        this.#deps.logger.error("request processing failed", { error: (error as Error).message });
+      })
+      .finally(() => {
+        this.#running--;
+        this.#inflight.delete(done);
+        const next = this.#queue[this.#queueHead];
+        if (next && !this.#stop.signal.aborted) {
+          this.#queue[this.#queueHead++] = undefined as unknown as Msg;
+          if (this.#queueHead > 1024 && this.#queueHead * 2 > this.#queue.length) {
+            this.#queue.splice(0, this.#queueHead);
+            this.#queueHead = 0;
+          }
+          this.#start(next);
+        }
+      });
+    this.#inflight.add(done);
+  }
+
+  async #process(msg: Msg): Promise<void> {
+    const result = await admitRequest(msg.data, this.#gate);
+    if (result.outcome === "filtered") {
+      this.stats.filtered++;
+      return;
+    }
+    if (result.outcome === "refused") {
+      if (!result.verified) {
+        this.stats.invalid++;
+        return;
+      }
+      this.stats.valid++;
+      this.stats.unauthorized++;
+      const reply: RpcReply = result.error.stage === "authorization"
+        ? notAuthorizedReply(result.error)
+        : { statuscode: 4 as StatusCode, statusmsg: result.error.message, data: {} };
+      await this.#reply(result.verified, reply);
+      return;
+    }
+    this.stats.valid++;
+    this.stats.passed++;
+    const { verified, rpc } = result.request;
+    const agent = this.#agents.get(rpc.agent);
+    const reply: RpcReply = agent
+      ? await this.#deps.runAction(agent, rpc.action, rpc.data, {
+        request: verified,
+        node: this.#node,
+        logger: this.#deps.logger.child(rpc.agent),
+        signal: this.#stop.signal,
+      })
+      : { statuscode: 2, statusmsg: `Unknown agent '${rpc.agent}'`, data: {} };
+    await this.#reply(verified, reply);
+  }
+
+  async #reply(verified: VerifiedRequest, body: RpcReply): Promise<void> {
+    const replyTo = verified.transport.headers["reply-to"];
+    if (!replyTo || !this.#nc || this.#nc.isClosed()) return;
+    const wire = await encodeRpcReply(verified, body, {
+      identity: this.identity,
+      signer: this.#signer,
+    });
+    this.#nc.publish(replyTo, wire);
+    this.stats.replies++;
+  }
+
+  /** Stops taking requests, lets running ones finish (they see the abort), and disconnects. */
+  async stop(): Promise<void> {
+    if (this.#stop.signal.aborted) return;
+    for (const sub of this.#subscriptions) sub.unsubscribe();
+    this.#stop.abort();
+    await Promise.allSettled([...this.#inflight]);
+    if (this.#nc && !this.#nc.isClosed()) {
+      await this.#nc.flush().catch(() => {});
+      await this.#nc.close();
+    }
+    this.#deps.logger.info("stopped", { identity: this.identity, ...this.stats });
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.stop();
+  }
+}
