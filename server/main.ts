@@ -1,14 +1,198 @@
 /**
- * `deno task server`: the server daemon. Not built yet (issue 5); it says so and exits 1.
+ * `deno task server --config FILE`: the Chorale node daemon. It connects out to the broker with
+ * the node's certificate, hosts the built-in agents (rpcutil, discovery, choria_util, package,
+ * service), authenticates, authorizes and audits every request, and publishes registration and
+ * lifecycle events.
  *
- * Permissions it needs: none yet.
+ * Permissions it needs: `--allow-net` for the brokers (named only in its configuration or by SRV
+ * records); `--allow-read` for its configuration, certificates, facts, classes and policies;
+ * `--allow-write` for the audit log and status file; `--allow-env` for its `CHORALE_*` overrides
+ * and the libraries' colour and debug switches; `--allow-sys=hostname` for the NATS client;
+ * `--allow-run` for the package and service agents' dpkg-query, apt-get, apt-cache, systemctl and
+ * service.
  *
  * @module
  */
+import { Command } from "@commander-js/extra-typings";
+import { runAction } from "../agents/sdk.ts";
+import { choriaUtilAgent } from "../agents/choria_util.ts";
+import { discoveryAgent } from "../agents/discovery.ts";
+import { packageAgent } from "../agents/package.ts";
+import { rpcutilAgent } from "../agents/rpcutil.ts";
+import { serviceAgent } from "../agents/service.ts";
+import { ConfigError, describeKeys, loadConfig } from "../core/config.ts";
+import { matchesFilter } from "../core/filter/mod.ts";
+import { jsonLogger, type LogLevel, LogLevels } from "../core/log.ts";
+import { AuditLog } from "../core/security/audit.ts";
+import { fileProvider, puppetProvider, type SecurityMaterial } from "../core/security/providers.ts";
+import { resolveBrokers } from "./brokers.ts";
+import { ServerConfigKeys, type ServerSettings, serverSettings } from "./config.ts";
+import { Daemon } from "./daemon.ts";
+import { watchFacts } from "./facts.ts";
+import type { ActionRunner, FilterCheck } from "./server.ts";
+
+/** Chorale's version, reported by agents, registration and lifecycle events. */
+export const VERSION = "0.1.0";
+
+/** Loads the security material the settings name. */
+export function loadMaterial(settings: ServerSettings): Promise<SecurityMaterial> {
+  const s = settings.security;
+  const provider = s.provider === "file"
+    ? fileProvider({ certificate: s.certificate, key: s.key, ca: s.ca })
+    : puppetProvider({
+      ...(s.sslDir ? { sslDir: s.sslDir } : {}),
+      ...(s.certname ? { certname: s.certname } : {}),
+    });
+  return provider.load();
+}
+
+/** Runs an action for the server through the agent host. */
+export const runForServer: ActionRunner = (agent, action, data, context) => {
+  const envelope = context.request.request.envelope;
+  return runAction(agent, {
+    requestId: envelope.requestid,
+    callerid: envelope.callerid,
+    senderid: envelope.senderid,
+    agent: agent.ddl.metadata.name,
+    action,
+    collective: envelope.collective,
+    data,
+  }, { node: context.node, logger: context.logger, signal: context.signal });
+};
+
+async function main(args: string[]): Promise<number> {
+  const program = new Command("server")
+    .description("The Chorale node daemon")
+    .option("--config <file>", "YAML configuration file")
+    .option("--log-level <level>", "debug, info, warn or error")
+    .addHelpText(
+      "after",
+      `\nConfiguration keys (file < environment < flags):\n${describeKeys(ServerConfigKeys)}`,
+    )
+    .exitOverride();
+  let opts;
+  try {
+    opts = program.parse(args, { from: "user" }).opts();
+  } catch (error) {
+    return (error as { exitCode?: number }).exitCode === 0 ? 0 : 2;
+  }
+  const problems: string[] = [];
+  let file: { path: string; text: string } | undefined;
+  if (opts.config) {
+    try {
+      file = { path: opts.config, text: await Deno.readTextFile(opts.config) };
+    } catch (error) {
+      problems.push(`--config: cannot read ${opts.config}: ${(error as Error).message}`);
+    }
+  }
+  const loaded = loadConfig(ServerConfigKeys, {
+    ...(file ? { file } : {}),
+    env: (name) => Deno.env.get(name),
+    flags: { log_level: opts.logLevel },
+  });
+  problems.push(...loaded.problems);
+  const settings = serverSettings(loaded.values, problems);
+  if (!(String(loaded.values.log_level) in LogLevels)) {
+    problems.push("log_level: expected debug, info, warn or error");
+  }
+  if (problems.length > 0) {
+    for (const problem of problems) console.error(`server: ${problem}`);
+    return 2;
+  }
+  const logger = jsonLogger({ component: "server", level: loaded.values.log_level as LogLevel });
+
+  // The npm:nats client can throw from a TLS alert outside any promise we hold: log, keep going.
+  globalThis.addEventListener("unhandledrejection", (event) => {
+    event.preventDefault();
+    logger.error("unhandled rejection", { error: String(event.reason) });
+  });
+  globalThis.addEventListener("error", (event) => {
+    event.preventDefault();
+    logger.error("uncaught error", { error: String(event.error ?? event.message) });
+  });
+
+  let material: SecurityMaterial;
+  try {
+    material = await loadMaterial(settings);
+  } catch (error) {
+    console.error(`server: cannot load the node's certificate: ${(error as Error).message}`);
+    return 2;
+  }
+  for (const warning of material.warnings) logger.warn("security material", { warning });
+  const identity = settings.identity || material.certname;
+
+  await using facts = await watchFacts({
+    factFiles: settings.factFiles,
+    ...(settings.classesFile ? { classesFile: settings.classesFile } : {}),
+    logger: logger.child("facts"),
+  });
+  let brokers: string[];
+  try {
+    brokers = await resolveBrokers(
+      settings.brokers,
+      settings.srvDomain,
+      (name) => Deno.resolveDns(name, "SRV"),
+    );
+  } catch (error) {
+    console.error(`server: ${(error as Error).message}`);
+    return 1;
+  }
+  let audit: AuditLog | null = null;
+  if (settings.audit.enabled) {
+    try {
+      audit = await AuditLog.open(settings.audit.file);
+    } catch (error) {
+      console.error(`server: ${(error as Error).message}`);
+      return 2;
+    }
+  }
+  const agents = [
+    rpcutilAgent({
+      config: () => ({ identity, collectives: settings.collectives, brokers }),
+    }),
+    discoveryAgent(),
+    choriaUtilAgent({
+      info: () => ({ connector: "nats", connector_tls: true, secure_protocol: true }),
+    }),
+    packageAgent(),
+    serviceAgent(),
+  ];
+  const agentNames = agents.map((a) => a.ddl.metadata.name);
+  const selects: FilterCheck = (verified) => {
+    const current = facts.current();
+    return matchesFilter(verified.request.envelope.filter, {
+      identity,
+      facts: current.facts,
+      classes: current.classes,
+      agents: agentNames,
+    });
+  };
+  await using daemon = new Daemon({
+    settings: { ...settings, identity },
+    material,
+    agents,
+    facts: () => facts.current().facts as Record<string, unknown>,
+    classes: () => [...facts.current().classes],
+    runAction: runForServer,
+    selects,
+    audit,
+    brokers,
+    logger,
+    version: VERSION,
+  });
+  await daemon.start();
+  const stop = new AbortController();
+  const onSignal = () => stop.abort();
+  Deno.addSignalListener("SIGINT", onSignal);
+  Deno.addSignalListener("SIGTERM", onSignal);
+  await new Promise((resolve) => stop.signal.addEventListener("abort", resolve, { once: true }));
+  Deno.removeSignalListener("SIGINT", onSignal);
+  Deno.removeSignalListener("SIGTERM", onSignal);
+  await daemon.stop();
+  await audit?.close();
+  return 0;
+}
 
 if (import.meta.main) {
-  console.error(
-    "server: the server daemon is not built yet (see issue 5); run 'deno task broker' or 'deno task demo'",
-  );
-  Deno.exit(1);
+  Deno.exit(await main(Deno.args));
 }

@@ -124,7 +124,19 @@ export class ChoraleServer implements AsyncDisposable {
       facts: deps.facts,
       classes: deps.classes,
       agents,
-      stats: () => ({ ...this.stats, startedAt: this.startedAt.toISOString() }),
+      // Keyed by rpcutil daemon_stats' output names.
+      stats: () => ({
+        total: this.stats.total,
+        validated: this.stats.valid,
+        unvalidated: this.stats.invalid,
+        passed: this.stats.passed,
+        filtered: this.stats.filtered,
+        replies: this.stats.replies,
+        ttlexpired: 0,
+        events: 0,
+        starttime: Math.floor(this.startedAt.getTime() / 1000),
+        version: deps.version,
+      }),
       startedAt: this.startedAt,
       version: deps.version,
     };
