@@ -1,0 +1,258 @@
+/**
+ * End to end: a broker and three servers on loopback, driven with signed requests: discovery with
+ * every filter kind, rpcutil, the package agent on a real package, bad inputs, policy denials,
+ * and the lifecycle and registration messages the servers publish. The same suite runs with
+ * Chorale's broker (Choria's default permissions) and with nats-server.
+ *
+ * @module
+ */
+import assert from "node:assert/strict";
+import { connect, type Msg } from "nats";
+import { decodeLifecycleEvent } from "../server/lifecycle.ts";
+import { decodeRegistration } from "../server/registration.ts";
+import { brokerFactories } from "./harness/brokers.ts";
+import { type RunningServer, startChoraleServer } from "./harness/chorale_server.ts";
+import { makeTestPki } from "./harness/pki.ts";
+import { TestRpcClient } from "./harness/rpc_client.ts";
+import type { BrokerKind } from "./harness/types.ts";
+
+const NODES = [
+  {
+    identity: "n1.example.net",
+    facts: { os: { family: "linux" }, role: "web", memory: 2048 },
+    classes: ["apache", "base"],
+  },
+  {
+    identity: "n2.example.net",
+    facts: { os: { family: "linux" }, role: "db", memory: 8192 },
+    classes: ["mysql", "base"],
+  },
+  {
+    identity: "n3.example.net",
+    facts: { os: { family: "freebsd" }, role: "web", memory: 1024 },
+    classes: ["base"],
+  },
+];
+const OBSERVER = "observer.mcollective";
+
+for (const kind of ["chorale", "nats-server"] as BrokerKind[]) {
+  const factory = brokerFactories[kind];
+  Deno.test({
+    name:
+      `[${kind}] Servers answer signed requests, filter, validate, authorize and announce themselves`,
+    ignore: factory === null,
+    async fn(t) {
+      await using pki = await makeTestPki();
+      // nats-server only knows the certificates that exist when it starts.
+      for (const node of NODES) await pki.issue("server", node.identity);
+      const observerCert = await pki.issue("client", OBSERVER);
+      await using broker = await factory!({
+        pki,
+        choraleConfig: {
+          permissions: {
+            defaults: "choria",
+            identities: [{ match: OBSERVER, subscribe: { allow: [">"] }, publish: { allow: [] } }],
+          },
+        },
+      });
+      const observer = await connect({
+        servers: `127.0.0.1:${broker.port}`,
+        tls: { ca: pki.caPem, cert: observerCert.cert, key: observerCert.key },
+        reconnect: false,
+      });
+      const events: Msg[] = [];
+      const registrations: Msg[] = [];
+      observer.subscribe("choria.lifecycle.event.>", { callback: (_e, m) => events.push(m) });
+      observer.subscribe("mcollective.broadcast.agent.registration", {
+        callback: (_e, m) => registrations.push(m),
+      });
+      await observer.flush();
+
+      const servers: RunningServer[] = [];
+      try {
+        for (const node of NODES) {
+          servers.push(
+            await startChoraleServer({
+              pki,
+              brokerPort: broker.port,
+              ...node,
+              ...(node.identity === "n1.example.net"
+                ? {
+                  policies: {
+                    "package.policy": "policy default deny\n",
+                    "rpcutil.policy": "policy default allow\n",
+                    "discovery.policy": "policy default allow\n",
+                  },
+                  config: { registration: { interval: "1s", splay: "0s" } },
+                }
+                : {}),
+            }),
+          );
+        }
+        await using client = await TestRpcClient.connect(pki, broker.port);
+        const senders = (replies: { sender: string }[]) => replies.map((r) => r.sender);
+        const all = NODES.map((n) => n.identity);
+
+        await t.step("discovery ping reaches every node with a signed reply", async () => {
+          const replies = await client.request({ agent: "discovery", action: "ping", expect: 3 });
+          assert.deepEqual(senders(replies), all);
+          assert.ok(
+            replies.every((r) => r.statuscode === 0 && r.signed && r.data.message === "pong"),
+          );
+        });
+
+        await t.step(
+          "filters select nodes by fact, class, identity, agent and compound",
+          async () => {
+            const ask = async (filter: Record<string, unknown>, expect: number) =>
+              senders(
+                await client.request({
+                  agent: "discovery",
+                  action: "ping",
+                  filter,
+                  expect,
+                  timeoutMs: expect === 3 ? 5_000 : 1_500,
+                }),
+              );
+            assert.deepEqual(
+              await ask({ fact: [{ fact: "role", operator: "==", value: "web" }] }, 2),
+              ["n1.example.net", "n3.example.net"],
+            );
+            assert.deepEqual(
+              await ask({ fact: [{ fact: "memory", operator: ">=", value: "2048" }] }, 2),
+              ["n1.example.net", "n2.example.net"],
+            );
+            assert.deepEqual(
+              await ask({ fact: [{ fact: "os.family", operator: "==", value: "freebsd" }] }, 1),
+              ["n3.example.net"],
+            );
+            assert.deepEqual(await ask({ cf_class: ["mysql"] }, 1), ["n2.example.net"]);
+            assert.deepEqual(await ask({ cf_class: ["/^apa/"] }, 1), ["n1.example.net"]);
+            assert.deepEqual(await ask({ identity: ["/n[12]\\./"] }, 2), [
+              "n1.example.net",
+              "n2.example.net",
+            ]);
+            assert.deepEqual(await ask({ agent: ["package"] }, 3), all);
+            assert.deepEqual(
+              await ask({ compound: [[{ expr: "role == 'web' and memory > 1500" }]] }, 1),
+              ["n1.example.net"],
+            );
+            assert.deepEqual(await ask({ cf_class: ["nothing"] }, 0), []);
+          },
+        );
+
+        await t.step("rpcutil ping and inventory answer directed requests", async () => {
+          const [ping] = await client.request({
+            agent: "rpcutil",
+            action: "ping",
+            node: "n2.example.net",
+            expect: 1,
+          });
+          assert.equal(ping?.sender, "n2.example.net");
+          assert.equal(typeof ping?.data.pong, "number");
+          const [inventory] = await client.request({
+            agent: "rpcutil",
+            action: "inventory",
+            node: "n2.example.net",
+            expect: 1,
+          });
+          assert.ok((inventory?.data.agents as string[]).includes("package"));
+          assert.deepEqual([...(inventory?.data.classes as string[])].sort(), ["base", "mysql"]);
+          const [fact] = await client.request({
+            agent: "rpcutil",
+            action: "get_fact",
+            data: { fact: "role" },
+            node: "n2.example.net",
+            expect: 1,
+          });
+          assert.equal(fact?.data.value, "db");
+        });
+
+        await t.step("package status reports a real installed package", async () => {
+          const [status] = await client.request({
+            agent: "package",
+            action: "status",
+            data: { package: "bash" },
+            node: "n2.example.net",
+            expect: 1,
+          });
+          assert.equal(status?.statuscode, 0, status?.statusmsg);
+          assert.equal(status?.data.name, "bash");
+          assert.notEqual(status?.data.ensure, "absent");
+        });
+
+        await t.step("bad inputs and unknown actions get their status codes", async () => {
+          const [unsafe] = await client.request({
+            agent: "package",
+            action: "status",
+            data: { package: "bash; reboot" },
+            node: "n2.example.net",
+            expect: 1,
+          });
+          assert.equal(unsafe?.statuscode, 4);
+          const [missing] = await client.request({
+            agent: "package",
+            action: "status",
+            data: {},
+            node: "n2.example.net",
+            expect: 1,
+          });
+          assert.equal(missing?.statuscode, 3);
+          const [unknown] = await client.request({
+            agent: "rpcutil",
+            action: "reboot",
+            node: "n2.example.net",
+            expect: 1,
+          });
+          assert.equal(unknown?.statuscode, 2);
+        });
+
+        await t.step(
+          "a node whose policy denies the agent answers status 1 and audits nothing for it",
+          async () => {
+            const replies = await client.request({
+              agent: "package",
+              action: "status",
+              data: { package: "bash" },
+              expect: 3,
+            });
+            const n1 = replies.find((r) => r.sender === "n1.example.net");
+            assert.equal(n1?.statuscode, 1);
+            assert.match(n1?.statusmsg ?? "", /not authorized/);
+            assert.ok(
+              replies.filter((r) => r.sender !== "n1.example.net").every((r) => r.statuscode === 0),
+            );
+            const audit = await Deno.readTextFile(servers[0]!.auditFile);
+            assert.ok(!audit.includes('"agent":"package"'));
+            assert.ok(audit.includes('"agent":"rpcutil"') || audit.includes('"agent":"discovery"'));
+          },
+        );
+
+        await t.step(
+          "startup events, registration and a shutdown event are published",
+          async () => {
+            const deadline = Date.now() + 5_000;
+            while (registrations.length === 0 && Date.now() < deadline) {
+              await new Promise((r) => setTimeout(r, 100));
+            }
+            const startups = events.map((m) => decodeLifecycleEvent(m.data).event).filter((e) =>
+              e.type === "startup"
+            );
+            assert.deepEqual(startups.map((e) => e.identity).sort(), all);
+            assert.ok(registrations.length > 0, "no registration from n1");
+            const registration = decodeRegistration(registrations[0]!.data, { verifier: null });
+            assert.ok(JSON.stringify(registration).includes("n1.example.net"));
+            await servers[2]!.stop();
+            const shutdown = events.map((m) => decodeLifecycleEvent(m.data).event).find((e) =>
+              e.type === "shutdown"
+            );
+            assert.equal(shutdown?.identity, "n3.example.net");
+          },
+        );
+      } finally {
+        await Promise.allSettled(servers.map((s) => s.stop()));
+        await observer.close();
+      }
+    },
+  });
+}
