@@ -1,52 +1,85 @@
 /**
  * `deno task demo`: Chorale's main job on loopback, with nothing installed. It makes a throwaway
- * CA, starts a broker on mutual TLS, connects a node and a client with their own certificates,
- * sends a request and shows the reply, then shows the broker refusing what it must refuse.
+ * CA, starts a broker on mutual TLS and three servers with their own certificates and facts,
+ * then a client discovers them, filters them and runs real actions on them (rpcutil, and the
+ * package agent asking dpkg), and the broker and servers refuse what they must refuse.
  *
- * Permissions it needs: `--allow-net=127.0.0.1` for the broker and its two connections;
- * `--allow-env` and `--allow-sys=hostname` for the NATS client library.
+ * Permissions it needs: `--allow-net=127.0.0.1` for the broker and its connections;
+ * `--allow-run=/usr/bin/dpkg-query` for the package agent's status action.
  *
  * @module
  */
-import { connect, type NatsConnection } from "nats";
+import { X509Certificate } from "node:crypto";
+import { connect } from "nats";
+import { choriaUtilAgent } from "../agents/choria_util.ts";
+import { discoveryAgent } from "../agents/discovery.ts";
+import { packageAgent } from "../agents/package.ts";
+import { rpcutilAgent } from "../agents/rpcutil.ts";
 import { Broker, defaultBrokerSettings } from "../broker/mod.ts";
+import { loadConfig } from "../core/config.ts";
+import { matchesFilter } from "../core/filter/mod.ts";
 import { silentLogger } from "../core/log.ts";
-import { callerId, directedSubject, replyPrefix } from "../core/protocol/subjects.ts";
 import { CertificateAuthority, type IssuedCertificate } from "../core/security/ca.ts";
+import type { SecurityMaterial } from "../core/security/providers.ts";
+import { ServerConfigKeys, serverSettings } from "../server/config.ts";
+import { Daemon } from "../server/daemon.ts";
+import { runForServer, VERSION } from "../server/main.ts";
+import { RpcClient, type RpcReplyResult } from "./rpc_client.ts";
 
-const COLLECTIVE = "mcollective";
-const NODE = "node1.demo.chorale";
+const NODES = [
+  {
+    identity: "web1.demo.chorale",
+    facts: { role: "web", os: { family: "debian" } },
+    classes: ["nginx"],
+  },
+  {
+    identity: "web2.demo.chorale",
+    facts: { role: "web", os: { family: "debian" } },
+    classes: ["nginx"],
+  },
+  {
+    identity: "db1.demo.chorale",
+    facts: { role: "db", os: { family: "debian" } },
+    classes: ["postgres"],
+  },
+];
 const CLIENT = "demo.mcollective";
 
 function step(text: string): void {
   console.log(`\n== ${text}`);
 }
 
-async function client(
-  port: number,
-  ca: string,
-  cert: IssuedCertificate,
-  name: string,
-  inboxPrefix?: string,
-): Promise<NatsConnection> {
-  return await connect({
-    servers: `127.0.0.1:${port}`,
-    name,
-    tls: { ca, cert: cert.cert, key: cert.key },
-    reconnect: false,
-    ...(inboxPrefix ? { inboxPrefix } : {}),
-  });
+function show(replies: RpcReplyResult[], pick: (r: RpcReplyResult) => string): void {
+  for (const r of replies) {
+    const status = r.statuscode === 0 ? "ok" : `status ${r.statuscode}: ${r.statusmsg}`;
+    console.log(
+      `   ${r.sender.padEnd(20)} ${r.signed ? "signed" : "unsigned"}  ${status}  ${pick(r)}`,
+    );
+  }
+}
+
+function material(issued: IssuedCertificate, name: string, ca: string): SecurityMaterial {
+  return {
+    certname: name,
+    certPem: issued.cert,
+    keyPem: issued.key,
+    caPem: ca,
+    notAfter: new Date(new X509Certificate(issued.cert).validTo),
+    paths: { certificate: "(memory)", key: "(memory)", ca: "(memory)" },
+    warnings: [],
+  };
 }
 
 async function main(): Promise<number> {
-  step("A throwaway CA issues Ed25519 certificates for the broker, a node and a client");
+  step("A throwaway CA issues Ed25519 certificates: a broker, three servers and a client");
   const ca = await CertificateAuthority.create({ name: "Chorale Demo CA" });
-  const [brokerCert, nodeCert, clientCert] = await Promise.all([
-    ca.issue("server", "localhost", { ipAddresses: ["127.0.0.1"] }),
-    ca.issue("server", NODE),
-    ca.issue("client", CLIENT),
-  ]);
-  console.log(`   CA "Chorale Demo CA", broker "localhost", node "${NODE}", client "${CLIENT}"`);
+  const brokerCert = await ca.issue("server", "localhost", { ipAddresses: ["127.0.0.1"] });
+  const clientCert = await ca.issue("client", CLIENT);
+  console.log(
+    `   CA "Chorale Demo CA", client "${CLIENT}", servers ${
+      NODES.map((n) => n.identity).join(", ")
+    }`,
+  );
 
   step("The broker listens on 127.0.0.1 with mutual TLS and Choria's default permissions");
   await using broker = new Broker(
@@ -59,58 +92,123 @@ async function main(): Promise<number> {
     silentLogger,
   );
   const { port } = await broker.start();
-  console.log(`   listening on tls://127.0.0.1:${port}`);
+  const url = `tls://127.0.0.1:${port}`;
+  console.log(`   listening on ${url}`);
 
-  step(`The node connects out and answers on ${directedSubject(COLLECTIVE, NODE)}`);
-  const node = await client(port, ca.certPem, nodeCert, NODE);
-  node.subscribe(directedSubject(COLLECTIVE, NODE), {
-    callback: (error, msg) => {
-      if (error) return;
-      const request = JSON.parse(new TextDecoder().decode(msg.data));
-      msg.respond(JSON.stringify({ identity: NODE, pong: Date.now(), asked: request }));
-    },
-  });
-  await node.flush();
-
-  step("The client sends a request and reads the reply on its own reply subject");
-  const caller = callerId(CLIENT);
-  const inbox = replyPrefix(COLLECTIVE, caller);
-  const me = await client(port, ca.certPem, clientCert, CLIENT, inbox);
-  const started = performance.now();
-  const reply = await me.request(
-    directedSubject(COLLECTIVE, NODE),
-    JSON.stringify({ agent: "rpcutil", action: "ping", caller }),
-    { timeout: 2_000 },
-  );
-  const elapsed = performance.now() - started;
-  console.log(`   reply on ${reply.subject}`);
-  console.log(`   ${new TextDecoder().decode(reply.data)}`);
-  console.log(`   round trip ${elapsed.toFixed(1)} ms`);
-
-  step("The broker refuses what Choria's model forbids");
-  const denied = new Promise<string>((resolve) => {
-    node.subscribe(`${COLLECTIVE}.reply.>`, {
-      callback: (error) => resolve(error?.message ?? "allowed"),
-    });
-  });
-  console.log(`   node subscribing to everyone's replies: ${await denied}`);
-  const foreign = await (await CertificateAuthority.create({ name: "Foreign CA" })).issue(
-    "client",
-    "mallory.mcollective",
-  );
+  step("Three servers connect out with their own certificates and host their agents");
+  const daemons: Daemon[] = [];
   try {
-    const nc = await client(port, ca.certPem, foreign, "mallory");
-    await nc.close();
-    console.log("   a certificate from a foreign CA was ACCEPTED: this is a bug");
-    return 1;
-  } catch {
-    console.log("   a client certificate from a foreign CA is refused in the TLS handshake");
-  }
+    for (const node of NODES) {
+      const problems: string[] = [];
+      const settings = serverSettings({
+        ...loadConfig(ServerConfigKeys, {}).values,
+        identity: node.identity,
+        brokers: [url],
+        "security.certificate": "(memory)",
+        "security.key": "(memory)",
+        "security.ca": "(memory)",
+        "policies.enabled": false,
+        "audit.enabled": false,
+        "registration.interval": 0,
+      }, problems);
+      if (problems.length > 0) throw new Error(problems.join("; "));
+      const agents = [rpcutilAgent(), discoveryAgent(), choriaUtilAgent(), packageAgent()];
+      const names = agents.map((a) => a.ddl.metadata.name);
+      const daemon = new Daemon({
+        settings,
+        material: material(await ca.issue("server", node.identity), node.identity, ca.certPem),
+        agents,
+        facts: () => node.facts,
+        classes: () => node.classes,
+        runAction: runForServer,
+        selects: (v) =>
+          matchesFilter(v.request.envelope.filter, {
+            identity: node.identity,
+            facts: node.facts,
+            classes: node.classes,
+            agents: names,
+          }),
+        audit: null,
+        brokers: [url],
+        logger: silentLogger,
+        version: VERSION,
+      });
+      await daemon.start();
+      daemons.push(daemon);
+      console.log(
+        `   ${node.identity}: role=${node.facts.role}, classes ${node.classes.join(",")}`,
+      );
+    }
 
-  await me.close();
-  await node.close();
-  step("Done: the broker served 1 request with mutual TLS and refused 2 violations");
-  return 0;
+    await using client = await RpcClient.connect([`127.0.0.1:${port}`], {
+      certname: CLIENT,
+      cert: clientCert.cert,
+      key: clientCert.key,
+      ca: ca.certPem,
+    });
+
+    step("discovery ping, broadcast: every server answers with a signed reply");
+    show(
+      await client.request({ agent: "discovery", action: "ping", expect: 3 }),
+      (r) => String(r.data.message),
+    );
+
+    step("rpcutil ping to the nodes with fact role=web");
+    show(
+      await client.request({
+        agent: "rpcutil",
+        action: "ping",
+        filter: { fact: [{ fact: "role", operator: "==", value: "web" }] },
+        expect: 2,
+        timeoutMs: 2_000,
+      }),
+      (r) => `pong ${r.data.pong}`,
+    );
+
+    step("package status bash, on the node with class postgres (dpkg-query, for real)");
+    show(
+      await client.request({
+        agent: "package",
+        action: "status",
+        data: { package: "bash" },
+        filter: { cf_class: ["postgres"] },
+        expect: 1,
+        timeoutMs: 5_000,
+      }),
+      (r) => `bash ${r.data.ensure}`,
+    );
+
+    step("Inputs are checked against the agent's DDL before anything runs");
+    show(
+      await client.request({
+        agent: "package",
+        action: "status",
+        data: { package: "bash; reboot" },
+        node: "db1.demo.chorale",
+        expect: 1,
+      }),
+      () => "",
+    );
+
+    step("The broker refuses what Choria's model forbids");
+    const serverCert = await ca.issue("server", "rogue.demo.chorale");
+    const rogue = await connect({
+      servers: `127.0.0.1:${port}`,
+      tls: { ca: ca.certPem, cert: serverCert.cert, key: serverCert.key },
+      reconnect: false,
+    });
+    const denied = await new Promise<string>((resolve) => {
+      rogue.subscribe("mcollective.reply.>", {
+        callback: (error) => resolve(error?.message ?? "allowed"),
+      });
+    });
+    console.log(`   a server subscribing to everyone's replies: ${denied}`);
+    await rogue.close();
+    step("Done: three servers answered signed requests through a mutual-TLS broker");
+    return 0;
+  } finally {
+    for (const daemon of daemons) await daemon.stop();
+  }
 }
 
 if (import.meta.main) {

@@ -20,7 +20,7 @@ import { discoveryAgent } from "../agents/discovery.ts";
 import { packageAgent } from "../agents/package.ts";
 import { rpcutilAgent } from "../agents/rpcutil.ts";
 import { serviceAgent } from "../agents/service.ts";
-import { ConfigError, describeKeys, loadConfig } from "../core/config.ts";
+import { describeKeys, loadConfig } from "../core/config.ts";
 import { matchesFilter } from "../core/filter/mod.ts";
 import { jsonLogger, type LogLevel, LogLevels } from "../core/log.ts";
 import { AuditLog } from "../core/security/audit.ts";

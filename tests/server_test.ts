@@ -13,7 +13,7 @@ import { decodeRegistration } from "../server/registration.ts";
 import { brokerFactories } from "./harness/brokers.ts";
 import { type RunningServer, startChoraleServer } from "./harness/chorale_server.ts";
 import { makeTestPki } from "./harness/pki.ts";
-import { TestRpcClient } from "./harness/rpc_client.ts";
+import { RpcClient } from "../client/rpc_client.ts";
 import type { BrokerKind } from "./harness/types.ts";
 
 const NODES = [
@@ -89,7 +89,12 @@ for (const kind of ["chorale", "nats-server"] as BrokerKind[]) {
             }),
           );
         }
-        await using client = await TestRpcClient.connect(pki, broker.port);
+        await using client = await RpcClient.connect([`127.0.0.1:${broker.port}`], {
+          certname: pki.client.name,
+          cert: pki.client.cert,
+          key: pki.client.key,
+          ca: pki.caPem,
+        });
         const senders = (replies: { sender: string }[]) => replies.map((r) => r.sender);
         const all = NODES.map((n) => n.identity);
 

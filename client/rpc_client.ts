@@ -1,27 +1,28 @@
 /**
- * A minimal signed-request client for server tests: signs a v1 request as a client identity,
- * publishes it broadcast or directed, and gathers the verified replies.
+ * The seed of the client library: signs a v1 request as a client identity, publishes it
+ * broadcast or directed, and gathers the replies, checking each reply's hash and, when the server
+ * signed it, its signature. Discovery windows, batching and typed agent clients come with the
+ * client issue.
  *
  * @module
  */
 import { connect, type NatsConnection } from "nats";
-import { receiveReply } from "../../core/protocol/receive.ts";
-import { createRequest, type RequestFilter } from "../../core/protocol/request.ts";
-import { createSecureRequest } from "../../core/protocol/secure_request.ts";
+import { receiveReply } from "../core/protocol/receive.ts";
+import { createRequest, type RequestFilter } from "../core/protocol/request.ts";
+import { createSecureRequest } from "../core/protocol/secure_request.ts";
 import {
   broadcastSubject,
   callerId,
   directedSubject,
   replyPrefix,
   replySubject,
-} from "../../core/protocol/subjects.ts";
-import { createTransport, encodeTransport } from "../../core/protocol/transport.ts";
-import { createSigner, type Signer } from "../../core/security/signing.ts";
-import { CertificateVerifier } from "../../core/security/verify.ts";
-import type { CertFiles, TestPki } from "./pki.ts";
+} from "../core/protocol/subjects.ts";
+import { createTransport, encodeTransport } from "../core/protocol/transport.ts";
+import { createSigner, type Signer } from "../core/security/signing.ts";
+import { CertificateVerifier } from "../core/security/verify.ts";
 
 /** One verified reply. */
-export interface TestReply {
+export interface RpcReplyResult {
   sender: string;
   statuscode: number;
   statusmsg: string;
@@ -31,7 +32,7 @@ export interface TestReply {
 }
 
 /** What to ask. */
-export interface TestRequest {
+export interface RpcRequestOptions {
   agent: string;
   action: string;
   data?: Record<string, unknown>;
@@ -45,8 +46,16 @@ export interface TestRequest {
   collective?: string;
 }
 
-/** A connected test client; disposal closes it. */
-export class TestRpcClient implements AsyncDisposable {
+/** A client identity's certificate, key and CA, PEM. */
+export interface ClientIdentity {
+  certname: string;
+  cert: string;
+  key: string;
+  ca: string;
+}
+
+/** A connected client; disposal closes it. */
+export class RpcClient implements AsyncDisposable {
   readonly nc: NatsConnection;
   readonly #signer: Signer;
   readonly #verifier: CertificateVerifier;
@@ -59,39 +68,36 @@ export class TestRpcClient implements AsyncDisposable {
     this.#caller = callerId(signer.certname);
   }
 
-  /** Connects as `cert` (default: the PKI's client). */
-  static async connect(
-    pki: TestPki,
-    port: number,
-    cert: CertFiles = pki.client,
-  ): Promise<TestRpcClient> {
+  /** Connects to `servers` (host:port) as `identity`. */
+  static async connect(servers: string[], identity: ClientIdentity): Promise<RpcClient> {
     const nc = await connect({
-      servers: `127.0.0.1:${port}`,
-      tls: { ca: pki.caPem, cert: cert.cert, key: cert.key },
+      servers,
+      tls: { ca: identity.ca, cert: identity.cert, key: identity.key },
       reconnect: false,
-      inboxPrefix: replyPrefix("mcollective", callerId(cert.name)),
+      name: identity.certname,
+      inboxPrefix: replyPrefix("mcollective", callerId(identity.certname)),
     });
-    return new TestRpcClient(
+    return new RpcClient(
       nc,
-      createSigner(cert.cert, cert.key),
-      new CertificateVerifier({ ca: pki.caPem }),
+      createSigner(identity.cert, identity.key),
+      new CertificateVerifier({ ca: identity.ca }),
     );
   }
 
   /** Sends a request and gathers replies until `expect` arrive or the time runs out. */
-  async request(req: TestRequest): Promise<TestReply[]> {
+  async request(req: RpcRequestOptions): Promise<RpcReplyResult[]> {
     const collective = req.collective ?? "mcollective";
     const request = createRequest({
       agent: req.agent,
       collective,
       callerid: this.#caller,
-      senderid: "test-client",
+      senderid: this.#signer.certname,
       message: JSON.stringify({ agent: req.agent, action: req.action, data: req.data ?? {} }),
       ...(req.filter ? { filter: req.filter } : {}),
     });
     const replyTo = replySubject(collective, this.#caller, request.envelope.requestid);
     const sub = this.nc.subscribe(replyTo);
-    const replies: TestReply[] = [];
+    const replies: RpcReplyResult[] = [];
     const timer = setTimeout(() => sub.unsubscribe(), req.timeoutMs ?? 5_000);
     const gathered = (async () => {
       for await (const msg of sub) {
@@ -114,7 +120,7 @@ export class TestRpcClient implements AsyncDisposable {
       : broadcastSubject(collective, req.agent);
     this.nc.publish(
       subject,
-      encodeTransport(createTransport(secure, { replyTo, sender: "test-client" })),
+      encodeTransport(createTransport(secure, { replyTo, sender: this.#signer.certname })),
     );
     await gathered;
     clearTimeout(timer);
