@@ -6,7 +6,8 @@
  * classes file is Puppet's `classes.txt`, one class per line.
  *
  * {@linkcode watchFacts} polls the files' modification time, size and inode and reloads those that
- * changed; polling sees editors' and Puppet's write-then-rename updates that file watchers can
+ * changed and then held still for one more poll (so a file written in place is not read half
+ * written); polling sees editors' and Puppet's write-then-rename updates that file watchers can
  * miss. A file that cannot be read or parsed keeps its last good content, and the error goes to a
  * callback and the logger: the watcher never throws.
  *
@@ -146,7 +147,10 @@ export interface FactsWatcherOptions {
 }
 
 interface FileState {
+  /** The stamp of the content last loaded or reported. */
   stamp: string | undefined;
+  /** A new stamp seen by the last poll, loaded once the next poll sees it unchanged. */
+  pending: string | undefined;
   good: Facts | string[] | undefined;
 }
 
@@ -176,7 +180,7 @@ export class FactsWatcher implements AsyncDisposable {
     this.#onChange = options.onChange;
     this.#logger = options.logger ?? silentLogger;
     for (const path of this.#allFiles()) {
-      this.#files.set(path, { stamp: undefined, good: undefined });
+      this.#files.set(path, { stamp: undefined, pending: undefined, good: undefined });
     }
   }
 
@@ -190,8 +194,12 @@ export class FactsWatcher implements AsyncDisposable {
    * Never rejects: problems go to `onError` and the logger.
    */
   reload(): Promise<boolean> {
-    if (this.#running) return this.#running.then(() => this.reload());
-    const run = this.#scan().catch((error) => {
+    return this.#run(false);
+  }
+
+  #run(settle: boolean): Promise<boolean> {
+    if (this.#running) return this.#running.then(() => this.#run(settle));
+    const run = this.#scan(settle).catch((error) => {
       this.#logger.error("facts reload failed", { error: String(error) });
       return false;
     }).finally(() => {
@@ -205,7 +213,7 @@ export class FactsWatcher implements AsyncDisposable {
   start(intervalMs: number): void {
     if (this.#closed || intervalMs <= 0 || this.#timer !== undefined) return;
     this.#timer = setInterval(() => {
-      if (!this.#running) void this.reload();
+      if (!this.#running) void this.#run(true);
     }, intervalMs);
   }
 
@@ -232,12 +240,18 @@ export class FactsWatcher implements AsyncDisposable {
     }
   }
 
-  async #scan(): Promise<boolean> {
+  async #scan(settle: boolean): Promise<boolean> {
     let changed = false;
     for (const path of new Set(this.#allFiles())) {
       const state = this.#files.get(path)!;
       const stamp = await this.#stamp(path);
       if (stamp === state.stamp) continue;
+      // Polls load a change once it has held still for a poll, so files written in place
+      // (truncate, then write) are not read half written.
+      if (settle && stamp !== state.pending) {
+        state.pending = stamp;
+        continue;
+      }
       try {
         const text = await readText(
           path,

@@ -15,6 +15,7 @@ import { type RunningServer, startChoraleServer } from "./harness/chorale_server
 import { makeTestPki } from "./harness/pki.ts";
 import { RpcClient } from "../client/rpc_client.ts";
 import type { BrokerKind } from "./harness/types.ts";
+import { startChoraleBroker } from "./harness/chorale_broker.ts";
 
 const NODES = [
   {
@@ -261,3 +262,50 @@ for (const kind of ["chorale", "nats-server"] as BrokerKind[]) {
     },
   });
 }
+
+Deno.test("A server survives a broker restart: it reconnects, resubscribes and answers again", async () => {
+  await using pki = await makeTestPki();
+  const first = await startChoraleBroker({ pki });
+  const port = first.port;
+  await using server = await startChoraleServer({
+    pki,
+    brokerPort: port,
+    identity: "n1.example.net",
+  });
+  const identity = {
+    certname: pki.client.name,
+    cert: pki.client.cert,
+    key: pki.client.key,
+    ca: pki.caPem,
+  };
+  const ping = async () => {
+    await using client = await RpcClient.connect([`127.0.0.1:${port}`], identity);
+    return await client.request({
+      agent: "rpcutil",
+      action: "ping",
+      node: "n1.example.net",
+      expect: 1,
+      timeoutMs: 2_000,
+    });
+  };
+  assert.equal((await ping()).length, 1);
+  await first.stop();
+  await using _second = await startChoraleBroker({
+    pki,
+    choraleConfig: { listen: `127.0.0.1:${port}` },
+  });
+  const deadline = Date.now() + 15_000;
+  let replies: Awaited<ReturnType<typeof ping>> = [];
+  while (replies.length === 0 && Date.now() < deadline) {
+    replies = await ping().catch(() => []);
+  }
+  assert.equal(
+    replies.length,
+    1,
+    `no reply within 15 s of the restart; server log:\n${server.proc.lines.slice(-5).join("\n")}`,
+  );
+  assert.ok(
+    server.proc.lines.some((l) => l.includes('"event":"reconnect"')),
+    "the server logged its reconnect",
+  );
+});

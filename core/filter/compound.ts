@@ -373,8 +373,11 @@ function tokenize(source: string): Token[] {
     if (c === "=") fail(i, "unexpected '=': compare with '=='");
     if (c === "&") fail(i, "unexpected '&': use 'and' or '&&'");
     if (c === "|") fail(i, "unexpected '|': use 'or' or '||'");
-    const printable = /^[\x20-\x7e]$/.test(c) ? c : `\\u{${c.codePointAt(0)!.toString(16)}}`;
-    fail(i, `unexpected character '${printable}'`);
+    const point = source.codePointAt(i)!;
+    const shown = /\p{C}/u.test(String.fromCodePoint(point))
+      ? `\\u{${point.toString(16)}}`
+      : String.fromCodePoint(point);
+    fail(i, `unexpected character '${shown}'`);
   }
   tokens.push({ kind: "end", text: "", column: source.length + 1 });
   return tokens;
@@ -535,7 +538,7 @@ class Parser {
       compileRegex(token.value);
     } catch (error) {
       const detail = error instanceof Error ? error.message : String(error);
-      this.#fail(token, `invalid regular expression: ${detail}`);
+      parseError(this.#source, token.column, `invalid regular expression: ${detail}`, error);
     }
     return { type: "regex", source: token.value, column: token.column };
   }

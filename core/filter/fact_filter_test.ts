@@ -204,6 +204,7 @@ const PARSES: [string, string, FactOperator, string][] = [
   ["disks.0.size>=10", "disks.0.size", ">=", "10"],
   ['nics.#(name=="eth0").mtu>1500', 'nics.#(name=="eth0").mtu', ">", "1500"],
   ["a=b=c", "a=b", "==", "c"],
+  ["os=~(?=x)", "os=~(?", "==", "x)"],
   ["path=~/a=b/", "path", "=~", "/a=b/"],
   ["path=/a<b/", "path", "=~", "/a<b/"],
   ["motd=hello world", "motd", "==", "hello world"],
@@ -228,7 +229,7 @@ const BAD_FILTERS: [string, string][] = [
   ["os!=/web/", "only '=', '==' and '=~' take a /regex/, not '!='"],
   ["os</web/", "only '=', '==' and '=~' take a /regex/, not '<'"],
   ["os=/[/", "the value is not a valid regular expression"],
-  ["os=~(?=x)", "the value is not a valid regular expression"],
+  ["os=~/(?=x)/", "the value is not a valid regular expression"],
 ];
 
 Deno.test("parseFactFilter refuses malformed filters with a FactFilterError", () => {
