@@ -190,6 +190,13 @@ export const ServerConfigKeys: readonly ConfigKey[] = [
     doc: "How often to write the status file",
   },
   {
+    key: "metrics_port",
+    type: "integer",
+    default: 0,
+    env: "CHORALE_METRICS_PORT",
+    doc: "Serve Prometheus metrics on 127.0.0.1:<port>/metrics; 0 turns it off",
+  },
+  {
     key: "log_level",
     type: "string",
     default: "info",
@@ -219,6 +226,8 @@ export interface ServerSettings {
   registration: { intervalMs: number; splayMs: number };
   statusFile: string;
   statusIntervalMs: number;
+  /** Port on 127.0.0.1 for /metrics; 0 for none. */
+  metricsPort: number;
 }
 
 const COLLECTIVE = /^[a-zA-Z0-9_-]+$/;
@@ -285,6 +294,8 @@ export function serverSettings(
       }
     }
   }
+  const metricsPort = values.metrics_port as number;
+  if (metricsPort < 0 || metricsPort > 65_535) problems.push("metrics_port: must be 0 to 65535");
   for (const key of ["max_concurrent", "max_queued"]) {
     if ((values[key] as number) < 1) problems.push(`${key}: must be at least 1`);
   }
@@ -312,6 +323,7 @@ export function serverSettings(
       splayMs: values["registration.splay"] as number,
     },
     statusFile: String(values.status_file),
+    metricsPort: values.metrics_port as number,
     statusIntervalMs: values.status_interval as number,
   };
 }

@@ -26,6 +26,7 @@ export class Daemon implements AsyncDisposable {
   readonly #log: Logger;
   readonly #timers: ReturnType<typeof setTimeout>[] = [];
   #stopped = false;
+  #metrics: Deno.HttpServer<Deno.NetAddr> | null = null;
 
   constructor(deps: ServerDependencies) {
     this.#deps = deps;
@@ -42,6 +43,18 @@ export class Daemon implements AsyncDisposable {
     if (intervalMs > 0) {
       const schedule = registrationSchedule({ interval: intervalMs / 1000, splay: splayMs / 1000 });
       this.#every(schedule.firstDelayMs, schedule.intervalMs, () => this.#register());
+    }
+    if (this.#deps.settings.metricsPort > 0) {
+      this.#metrics = Deno.serve(
+        { hostname: "127.0.0.1", port: this.#deps.settings.metricsPort, onListen: () => {} },
+        (request) =>
+          new URL(request.url).pathname === "/metrics"
+            ? new Response(this.metrics(), {
+              headers: { "content-type": "text/plain; version=0.0.4" },
+            })
+            : new Response("Cannot find it: try /metrics\n", { status: 404 }),
+      );
+      this.#log.info("metrics", { port: this.#metrics.addr.port });
     }
     if (this.#deps.settings.statusFile !== "") {
       this.#every(0, this.#deps.settings.statusIntervalMs, () => this.#writeStatus());
@@ -112,6 +125,30 @@ export class Daemon implements AsyncDisposable {
     });
   }
 
+  /** The server's counters in Prometheus text format. */
+  metrics(): string {
+    const lines: string[] = [];
+    for (const [name, value] of Object.entries(this.server.stats)) {
+      const metric = `chorale_server_requests_${name}_total`;
+      lines.push(
+        `# HELP ${metric} Requests ${name}`,
+        `# TYPE ${metric} counter`,
+        `${metric} ${value}`,
+      );
+    }
+    const connected = this.server.connection && !this.server.connection.isClosed() ? 1 : 0;
+    const expiry = Math.floor(this.#deps.material.notAfter.getTime() / 1000);
+    lines.push(
+      "# HELP chorale_server_connected Whether the server is connected to a broker",
+      "# TYPE chorale_server_connected gauge",
+      `chorale_server_connected ${connected}`,
+      "# HELP chorale_server_certificate_expiry_seconds When the node's certificate expires",
+      "# TYPE chorale_server_certificate_expiry_seconds gauge",
+      `chorale_server_certificate_expiry_seconds ${expiry}`,
+    );
+    return lines.join("\n") + "\n";
+  }
+
   async #writeStatus(): Promise<void> {
     await writeStatusFile(this.#deps.settings.statusFile, this.#status());
   }
@@ -121,6 +158,7 @@ export class Daemon implements AsyncDisposable {
     if (this.#stopped) return;
     this.#stopped = true;
     for (const timer of this.#timers) clearTimeout(timer);
+    await this.#metrics?.shutdown();
     this.#publishEvent("shutdown");
     await this.server.stop();
   }

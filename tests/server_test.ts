@@ -309,3 +309,35 @@ Deno.test("A server survives a broker restart: it reconnects, resubscribes and a
     "the server logged its reconnect",
   );
 });
+
+Deno.test("A server serves its counters as Prometheus metrics on a localhost port", async () => {
+  await using pki = await makeTestPki();
+  await using broker = await startChoraleBroker({ pki });
+  const probe = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const metricsPort = (probe.addr as Deno.NetAddr).port;
+  probe.close();
+  await using _server = await startChoraleServer({
+    pki,
+    brokerPort: broker.port,
+    identity: "n1.example.net",
+    config: { metrics_port: metricsPort },
+  });
+  await using client = await RpcClient.connect([`127.0.0.1:${broker.port}`], {
+    certname: pki.client.name,
+    cert: pki.client.cert,
+    key: pki.client.key,
+    ca: pki.caPem,
+  });
+  assert.equal(
+    (await client.request({ agent: "rpcutil", action: "ping", node: "n1.example.net", expect: 1 }))
+      .length,
+    1,
+  );
+  const text = await (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text();
+  assert.match(text, /^chorale_server_requests_replies_total 1$/m);
+  assert.match(text, /^chorale_server_connected 1$/m);
+  assert.match(text, /^chorale_server_certificate_expiry_seconds \d{10}$/m);
+  const missing = await fetch(`http://127.0.0.1:${metricsPort}/nothing`);
+  assert.equal(missing.status, 404);
+  await missing.body?.cancel();
+});
