@@ -190,6 +190,20 @@ export const ServerConfigKeys: readonly ConfigKey[] = [
     doc: "How often to write the status file",
   },
   {
+    key: "agents_dir",
+    type: "string",
+    default: "",
+    env: "CHORALE_AGENTS_DIR",
+    doc: "Directory of external agents (executable + DDL); empty turns them off",
+  },
+  {
+    key: "agents_poll_interval",
+    type: "duration",
+    default: 60_000,
+    env: "CHORALE_AGENTS_POLL_INTERVAL",
+    doc: "How often to look for new, changed or removed external agents",
+  },
+  {
     key: "metrics_port",
     type: "integer",
     default: 0,
@@ -228,6 +242,9 @@ export interface ServerSettings {
   statusIntervalMs: number;
   /** Port on 127.0.0.1 for /metrics; 0 for none. */
   metricsPort: number;
+  /** External agents' directory, or empty, and how often it is polled. */
+  agentsDir: string;
+  agentsPollMs: number;
 }
 
 const COLLECTIVE = /^[a-zA-Z0-9_-]+$/;
@@ -324,6 +341,8 @@ export function serverSettings(
     },
     statusFile: String(values.status_file),
     metricsPort: values.metrics_port as number,
+    agentsDir: String(values.agents_dir),
+    agentsPollMs: values.agents_poll_interval as number,
     statusIntervalMs: values.status_interval as number,
   };
 }

@@ -9,7 +9,8 @@
  * `--allow-write` for the audit log and status file; `--allow-env` for its `CHORALE_*` overrides
  * and the libraries' colour and debug switches; `--allow-sys=hostname` for the NATS client;
  * `--allow-run` for the package and service agents' dpkg-query, apt-get, apt-cache, systemctl and
- * service.
+ * service, plus each external agent's executable when `agents_dir` is set (add them to the task's
+ * `--allow-run` list).
  *
  * @module
  */
@@ -20,6 +21,7 @@ import { discoveryAgent } from "../agents/discovery.ts";
 import { packageAgent } from "../agents/package.ts";
 import { rpcutilAgent } from "../agents/rpcutil.ts";
 import { serviceAgent } from "../agents/service.ts";
+import { watchExternalAgents } from "../agents/external.ts";
 import { describeKeys, loadConfig } from "../core/config.ts";
 import { matchesFilter } from "../core/filter/mod.ts";
 import { jsonLogger, type LogLevel, LogLevels } from "../core/log.ts";
@@ -157,14 +159,13 @@ async function main(args: string[]): Promise<number> {
     packageAgent(),
     serviceAgent(),
   ];
-  const agentNames = agents.map((a) => a.ddl.metadata.name);
   const selects: FilterCheck = (verified) => {
     const current = facts.current();
     return matchesFilter(verified.request.envelope.filter, {
       identity,
       facts: current.facts,
       classes: current.classes,
-      agents: agentNames,
+      agents: daemon.server.node.agents().map((ddl) => ddl.metadata.name),
     });
   };
   await using daemon = new Daemon({
@@ -181,6 +182,24 @@ async function main(args: string[]): Promise<number> {
     version: VERSION,
   });
   await daemon.start();
+  await using _external = settings.agentsDir === ""
+    ? null
+    : watchExternalAgents(settings.agentsDir, {
+      intervalMs: settings.agentsPollMs,
+      logger: logger.child("external"),
+      onChange: (change) => {
+        const builtin = new Set(agents.map((a) => a.ddl.metadata.name));
+        daemon.server.updateAgents(
+          change.agents.filter((a) => !builtin.has(a.ddl.metadata.name)),
+          change.removed.filter((name) => !builtin.has(name)),
+        );
+        logger.info("external agents", {
+          added: change.added,
+          changed: change.changed,
+          removed: change.removed,
+        });
+      },
+    });
   const stop = new AbortController();
   const onSignal = () => stop.abort();
   Deno.addSignalListener("SIGINT", onSignal);

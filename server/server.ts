@@ -91,7 +91,8 @@ export class ChoraleServer implements AsyncDisposable {
   readonly #node: NodeInfo;
   readonly #stop = new AbortController();
   #nc: NatsConnection | null = null;
-  #subscriptions: Subscription[] = [];
+  /** Subscriptions by agent name; the directed subjects under the empty name. */
+  readonly #subscriptions = new Map<string, Subscription[]>();
   #running = 0;
   readonly #queue: Msg[] = [];
   #queueHead = 0;
@@ -168,16 +169,9 @@ export class ChoraleServer implements AsyncDisposable {
       pingInterval: 30_000,
     });
     this.#watchStatus(this.#nc);
+    for (const agent of this.#agents.values()) this.#subscribeAgent(agent);
     for (const collective of this.#deps.settings.collectives) {
-      for (const agent of this.#agents.values()) {
-        const subject = broadcastSubject(collective, agent.ddl.metadata.name);
-        // Service agents answer once per collective: one member of the queue group gets each request.
-        const queue = agent.ddl.metadata.service
-          ? `${collective}.${agent.ddl.metadata.name}`
-          : undefined;
-        this.#subscribe(subject, queue);
-      }
-      this.#subscribe(directedSubject(collective, this.identity));
+      this.#subscribe("", directedSubject(collective, this.identity));
     }
     await this.#nc.flush();
     this.#deps.logger.info("connected", {
@@ -188,7 +182,34 @@ export class ChoraleServer implements AsyncDisposable {
     });
   }
 
-  #subscribe(subject: string, queue?: string): void {
+  #subscribeAgent(agent: Agent): void {
+    const name = agent.ddl.metadata.name;
+    for (const collective of this.#deps.settings.collectives) {
+      // Service agents answer once per collective: one member of the queue group gets each request.
+      const queue = agent.ddl.metadata.service ? `${collective}.${name}` : undefined;
+      this.#subscribe(name, broadcastSubject(collective, name), queue);
+    }
+  }
+
+  /**
+   * Replaces the agents named in `agents` and drops `removed`, subscribing and unsubscribing as
+   * needed: external agents come and go while the server runs. Built-in agents keep their names.
+   */
+  updateAgents(agents: Agent[], removed: string[]): void {
+    for (const name of removed) {
+      this.#agents.delete(name);
+      for (const sub of this.#subscriptions.get(name) ?? []) sub.unsubscribe();
+      this.#subscriptions.delete(name);
+    }
+    for (const agent of agents) {
+      const name = agent.ddl.metadata.name;
+      const known = this.#agents.has(name);
+      this.#agents.set(name, agent);
+      if (!known && this.#nc) this.#subscribeAgent(agent);
+    }
+  }
+
+  #subscribe(owner: string, subject: string, queue?: string): void {
     const sub = this.#nc!.subscribe(subject, {
       ...(queue ? { queue } : {}),
       callback: (error, msg) => {
@@ -199,7 +220,9 @@ export class ChoraleServer implements AsyncDisposable {
         this.#enqueue(msg);
       },
     });
-    this.#subscriptions.push(sub);
+    const list = this.#subscriptions.get(owner) ?? [];
+    list.push(sub);
+    this.#subscriptions.set(owner, list);
   }
 
   async #watchStatus(nc: NatsConnection): Promise<void> {
@@ -300,7 +323,7 @@ export class ChoraleServer implements AsyncDisposable {
   /** Stops taking requests, lets running ones finish (they see the abort), and disconnects. */
   async stop(): Promise<void> {
     if (this.#stop.signal.aborted) return;
-    for (const sub of this.#subscriptions) sub.unsubscribe();
+    for (const subs of this.#subscriptions.values()) for (const sub of subs) sub.unsubscribe();
     this.#stop.abort();
     await Promise.allSettled([...this.#inflight]);
     if (this.#nc && !this.#nc.isClosed()) {

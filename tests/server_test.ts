@@ -341,3 +341,45 @@ Deno.test("A server serves its counters as Prometheus metrics on a localhost por
   assert.equal(missing.status, 404);
   await missing.body?.cancel();
 });
+
+Deno.test("A server loads an external agent from its agents directory and answers with it", async () => {
+  await using pki = await makeTestPki();
+  await using broker = await startChoraleBroker({ pki });
+  const agentsDir = await Deno.makeTempDir({ prefix: "chorale-agents-" });
+  try {
+    const fixtures = new URL("../agents/testdata/external/", import.meta.url).pathname;
+    await Deno.copyFile(`${fixtures}echo`, `${agentsDir}/echo`);
+    await Deno.copyFile(`${fixtures}echo.json`, `${agentsDir}/echo.json`);
+    await Deno.chmod(`${agentsDir}/echo`, 0o755);
+    await using _server = await startChoraleServer({
+      pki,
+      brokerPort: broker.port,
+      identity: "n1.example.net",
+      config: { agents_dir: agentsDir, agents_poll_interval: "1s" },
+      extraPermissions: [`--allow-run=${agentsDir}/echo`],
+    });
+    await using client = await RpcClient.connect([`127.0.0.1:${broker.port}`], {
+      certname: pki.client.name,
+      cert: pki.client.cert,
+      key: pki.client.key,
+      ca: pki.caPem,
+    });
+    let replies: Awaited<ReturnType<typeof client.request>> = [];
+    const deadline = Date.now() + 10_000;
+    while (replies.length === 0 && Date.now() < deadline) {
+      replies = await client.request({
+        agent: "echo",
+        action: "echo",
+        data: { message: "hello; $(reboot)" },
+        node: "n1.example.net",
+        expect: 1,
+        timeoutMs: 1_000,
+      });
+    }
+    assert.equal(replies.length, 1, "the external agent never answered");
+    assert.equal(replies[0]?.statuscode, 0, replies[0]?.statusmsg);
+    assert.ok(JSON.stringify(replies[0]?.data).includes("hello; $(reboot)"));
+  } finally {
+    await Deno.remove(agentsDir, { recursive: true }).catch(() => {});
+  }
+});

@@ -27,6 +27,8 @@ export interface ServerOptions {
   policies?: Record<string, string>;
   /** More settings merged over the generated file. @default {} */
   config?: Record<string, unknown>;
+  /** Permission flags beyond the task's, such as `--allow-run=<agent>`. @default [] */
+  extraPermissions?: string[];
 }
 
 /** A running server; disposal stops it and removes its files. */
@@ -75,6 +77,7 @@ export async function startChoraleServer(options: ServerOptions): Promise<Runnin
   const proc = spawnWatched(Deno.execPath(), [
     "run",
     ...await taskPermissions("server"),
+    ...(options.extraPermissions ?? []),
     MAIN,
     "--config",
     configFile,
