@@ -351,13 +351,17 @@ Deno.test("A server loads an external agent from its agents directory and answer
     await Deno.copyFile(`${fixtures}echo`, `${agentsDir}/echo`);
     await Deno.copyFile(`${fixtures}echo.json`, `${agentsDir}/echo.json`);
     await Deno.chmod(`${agentsDir}/echo`, 0o755);
-    await using _server = await startChoraleServer({
+    await using server = await startChoraleServer({
       pki,
       brokerPort: broker.port,
       identity: "n1.example.net",
       config: { agents_dir: agentsDir, agents_poll_interval: "1s" },
       extraPermissions: [`--allow-run=${agentsDir}/echo`],
     });
+    await server.proc.waitForLine(
+      (l) => l.includes('"message":"external agents"') && l.includes('"echo"'),
+      "the server to load the echo agent",
+    );
     await using client = await RpcClient.connect([`127.0.0.1:${broker.port}`], {
       certname: pki.client.name,
       cert: pki.client.cert,
