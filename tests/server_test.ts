@@ -174,6 +174,40 @@ for (const kind of ["chorale", "nats-server"] as BrokerKind[]) {
           assert.equal(fact?.data.value, "db");
         });
 
+        await t.step("every rpcutil action answers as its DDL says", async () => {
+          const ask = async (action: string, data: Record<string, unknown> = {}) =>
+            (await client.request({
+              agent: "rpcutil",
+              action,
+              data,
+              node: "n2.example.net",
+              expect: 1,
+            }))[0];
+          for (
+            const action of [
+              "agent_inventory",
+              "collective_info",
+              "daemon_stats",
+              "inventory",
+              "ping",
+            ]
+          ) {
+            const reply = await ask(action);
+            assert.equal(reply?.statuscode, 0, `${action}: ${reply?.statusmsg}`);
+          }
+          assert.equal(
+            (await ask("get_config_item", { item: "identity" }))?.data.value,
+            "n2.example.net",
+          );
+          assert.equal((await ask("get_fact", { fact: "os.family" }))?.data.value, "linux");
+          const facts = await ask("get_facts", { facts: "role, memory" });
+          assert.deepEqual(facts?.data.values, { role: "db", memory: 8192 });
+          const collectives = await ask("collective_info");
+          assert.equal(collectives?.data.main_collective, "mcollective");
+          // Chorale has no data plugins: get_data refuses, as go-choria does for an unknown source.
+          assert.equal((await ask("get_data", { source: "none" }))?.statuscode, 1);
+        });
+
         await t.step("package status reports a real installed package", async () => {
           const [status] = await client.request({
             agent: "package",
@@ -351,15 +385,19 @@ Deno.test("A server loads an external agent from its agents directory and answer
     await Deno.copyFile(`${fixtures}echo`, `${agentsDir}/echo`);
     await Deno.copyFile(`${fixtures}echo.json`, `${agentsDir}/echo.json`);
     await Deno.chmod(`${agentsDir}/echo`, 0o755);
+    await Deno.copyFile(`${fixtures}hang`, `${agentsDir}/hang`);
+    await Deno.copyFile(`${fixtures}hang.json`, `${agentsDir}/hang.json`);
+    await Deno.chmod(`${agentsDir}/hang`, 0o755);
     await using server = await startChoraleServer({
       pki,
       brokerPort: broker.port,
       identity: "n1.example.net",
       config: { agents_dir: agentsDir, agents_poll_interval: "1s" },
-      extraPermissions: [`--allow-run=${agentsDir}/echo`],
+      extraPermissions: [`--allow-run=${agentsDir}/echo,${agentsDir}/hang`],
     });
     await server.proc.waitForLine(
-      (l) => l.includes('"message":"external agents"') && l.includes('"echo"'),
+      (l) =>
+        l.includes('"message":"external agents"') && l.includes('"echo"') && l.includes('"hang"'),
       "the server to load the echo agent",
     );
     await using client = await RpcClient.connect([`127.0.0.1:${broker.port}`], {
@@ -383,6 +421,19 @@ Deno.test("A server loads an external agent from its agents directory and answer
     assert.equal(replies.length, 1, "the external agent never answered");
     assert.equal(replies[0]?.statuscode, 0, replies[0]?.statusmsg);
     assert.ok(JSON.stringify(replies[0]?.data).includes("hello; $(reboot)"));
+    // An action still running at its DDL timeout (5 s) is answered 'Aborted' and its program killed.
+    const started = Date.now();
+    const [hung] = await client.request({
+      agent: "hang",
+      action: "run",
+      data: { pidfile: `${agentsDir}/hang.pid` },
+      node: "n1.example.net",
+      expect: 1,
+      timeoutMs: 10_000,
+    });
+    assert.equal(hung?.statuscode, 1, hung?.statusmsg);
+    assert.match(hung?.statusmsg ?? "", /timed out|Aborted/);
+    assert.ok(Date.now() - started < 9_000);
   } finally {
     await Deno.remove(agentsDir, { recursive: true }).catch(() => {});
   }
