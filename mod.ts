@@ -1,10 +1,10 @@
 /**
  * Chorale: secure-by-default fleet orchestration for Deno, in the model of Choria.
  *
- * This is the library's public surface. It grows with the client API, the agent SDK and the DDL
- * types; for now it offers the Choria protocol v1 envelopes and subjects, request signing and
- * verification, identities and security providers, action policies, the audit log, and the
- * certificate authority used for fleets without Puppet.
+ * This is the library's public surface: the client (connect, discover, call agents, typed agent
+ * clients, the client configuration), the Choria protocol v1 envelopes and subjects, request
+ * signing and verification, identities and security providers, action policies, the audit log,
+ * and the certificate authority used for fleets without Puppet. The agent SDK is still to come.
  *
  * @example Build the reply subject of a caller
  * ```ts
@@ -15,6 +15,7 @@
  *
  * @module
  */
+export * from "./client/mod.ts";
 export * from "./core/protocol/errors.ts";
 export * from "./core/protocol/receive.ts";
 export * from "./core/protocol/replay_guard.ts";

@@ -6,6 +6,7 @@
  */
 import { fileURLToPath } from "node:url";
 import type { CliContext } from "./cli.ts";
+import type { FleetDeps } from "./commands/_fleet.ts";
 import { main } from "./main.ts";
 
 /** What one run of `chorale` did. */
@@ -25,6 +26,10 @@ export interface RunOptions {
   now?: Date;
   /** The user id. @default 1000 */
   uid?: number;
+  /** In-process only: how fleet commands reach the fleet. @default the real client */
+  fleet?: FleetDeps;
+  /** In-process only: whether standard output and error are terminals. @default false */
+  terminal?: boolean;
 }
 
 /** Runs `chorale` in this process with a captured context. */
@@ -39,8 +44,10 @@ export async function runChorale(args: string[], options: RunOptions): Promise<R
     cwd: () => options.cwd,
     uid: () => options.uid ?? 1000,
     now: () => options.now ?? new Date(),
+    isTerminal: () => options.terminal ?? false,
+    columns: () => 80,
   };
-  const code = await main(args, ctx);
+  const code = await main(args, ctx, options.fleet);
   return { code, stdout, stderr };
 }
 

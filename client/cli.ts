@@ -26,6 +26,10 @@ export interface CliContext {
   uid(): number | null;
   /** The current time. */
   now(): Date;
+  /** Whether a stream is a terminal (progress bars and colours need one). @default false */
+  isTerminal?(stream: "stdout" | "stderr"): boolean;
+  /** The terminal's width in characters. @default 80 */
+  columns?(): number;
 }
 
 const encoder = new TextEncoder();
@@ -47,6 +51,14 @@ export function processContext(): CliContext {
     cwd: () => Deno.cwd(),
     uid: () => Deno.uid(),
     now: () => new Date(),
+    isTerminal: (stream) => (stream === "stdout" ? Deno.stdout : Deno.stderr).isTerminal(),
+    columns: () => {
+      try {
+        return Deno.consoleSize().columns;
+      } catch {
+        return 80;
+      }
+    },
   };
 }
 
@@ -59,6 +71,8 @@ function writeAll(stream: { writeSync(p: Uint8Array): number }, text: string): v
 export interface CliErrorOptions extends ErrorOptions {
   /** What the person could do about it, shown on a line of its own. */
   hint?: string;
+  /** More problems of the same kind, one sentence each, shown on lines of their own. */
+  details?: readonly string[];
 }
 
 /** A failure a command reports to the person running it, with the exit code it means. */
@@ -68,11 +82,14 @@ export class CliError extends Error {
   readonly exitCode: number;
   /** What the person could do about it. */
   readonly hint: string | undefined;
+  /** More problems, one sentence each. */
+  readonly details: readonly string[];
 
   constructor(message: string, exitCode = 1, options: CliErrorOptions = {}) {
-    super(message, options);
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
     this.exitCode = exitCode;
     this.hint = options.hint;
+    this.details = options.details ?? [];
   }
 }
 
@@ -85,6 +102,18 @@ export class UsageError extends CliError {
   }
 }
 
+/**
+ * Ends a command with an exit code and nothing more to say: the command has already written its
+ * output (such as `chorale rpc` after some nodes did not answer).
+ */
+export class ExitStatus extends CliError {
+  override name = "ExitStatus";
+
+  constructor(exitCode: number) {
+    super(`exit status ${exitCode}`, exitCode);
+  }
+}
+
 /** `error` as a {@linkcode CliError} with a hint on what to do about it. */
 export function withHint(error: Error, hint: string, exitCode = 1): CliError {
   return new CliError(error.message, exitCode, { cause: error, hint });
@@ -92,9 +121,13 @@ export function withHint(error: Error, hint: string, exitCode = 1): CliError {
 
 /** The lines that report `error` to a person: its message, then its hint if it has one. */
 export function describeError(error: unknown): string {
+  if (error instanceof ExitStatus) return "";
   const message = error instanceof Error ? error.message : String(error);
+  const details = error instanceof CliError
+    ? error.details.map((line) => `\nchorale: ${line}`).join("")
+    : "";
   const hint = error instanceof CliError && error.hint ? `\nchorale: hint: ${error.hint}` : "";
-  return `chorale: ${message}${hint}\n`;
+  return `chorale: ${message}${details}${hint}\n`;
 }
 
 /** The exit code of an error thrown by a command. */

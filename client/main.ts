@@ -3,38 +3,70 @@
  *
  * ```sh
  * deno task chorale ca init                                   # a CA in ~/.config/chorale/ca
- * deno task chorale ca issue server broker.example.net --dns nats.example.net --ip 10.0.0.5
  * deno task chorale ca issue client alice.mcollective --out ~/.chorale
- * deno task chorale ca list                                   # what the CA issued, with expiry
  * deno task chorale enroll n1.example.net                     # on a node: key and request
- * deno task chorale ca sign n1.example.net.csr --out n1.example.net.crt
- * deno task chorale enroll --install n1.example.net.crt --ca ca.pem
+ * deno task chorale rpc rpcutil ping                          # call an action on every node
+ * deno task chorale rpc package install package=zsh -C web --batch 10
+ * deno task chorale rpc rpcutil --help                        # an agent's actions, from its DDL
+ * deno task chorale discover -F os.family=linux               # the nodes a filter selects
+ * deno task chorale ping                                      # round-trip times
+ * deno task chorale facts role                                # each value and who has it
+ * deno task chorale inventory n1.example.net                  # one node in detail
+ * deno task chorale plugin doc rpcutil                        # a DDL as help
+ * deno task chorale generate client rpcutil --out rpcutil.ts  # a client typed from a DDL
+ * deno task chorale completion bash                           # shell completion
  * ```
  *
  * Each subcommand is a module in `client/commands/` exporting a function that adds it to the
- * program; `--help` works on every command. Exit codes: 0 success, 1 the operation failed or was
- * refused, 2 a usage or configuration error.
+ * program; `--help` works on every command. Fleet commands read the client configuration
+ * (`client/config.ts`: `--config FILE`, else `~/.config/chorale/client.yaml` and the nearest
+ * `chorale.yaml`, then CHORALE_BROKERS, CHORALE_CERTIFICATE, CHORALE_KEY, CHORALE_CA, ...) and
+ * agent DDLs from `--ddl-dir`, `~/.config/chorale/ddl` and the built-in `agents/ddl/`.
  *
- * Configuration, lowest precedence first: defaults, environment (CHORALE_CA_DIR,
- * CHORALE_SSL_DIR), flags (`--dir`, `--ssl-dir`).
+ * Exit codes (Choria's for the outcome of a call, then one per way to fail before sending):
+ *
+ * | code | meaning                                                                          |
+ * | ---- | -------------------------------------------------------------------------------- |
+ * | 0    | success; for a call, every node answered OK                                      |
+ * | 1    | the operation failed: invalid inputs (nothing is sent), nothing discovered, ...  |
+ * | 2    | a usage or configuration error; after a call, some nodes answered with failure  |
+ * | 3    | some nodes did not answer (they are named)                                       |
+ * | 4    | no node answered                                                                 |
+ * | 5    | unknown agent (no DDL) or unknown action                                         |
+ * | 6    | no broker could be reached                                                       |
+ * | 7    | the certificate or key is missing, expired, not yet valid, or refused            |
+ *
+ * Configuration, lowest precedence first: defaults, files, environment, flags.
  *
  * Permissions it needs, and why:
- * - `--allow-read`, `--allow-write`: the CA directory, the ssl directory and the files named on
- *   the command line, all chosen at run time, so they cannot be listed in advance;
- * - `--allow-env=HOME,XDG_CONFIG_HOME,CHORALE_CA_DIR,CHORALE_SSL_DIR` for the default
- *   directories and their overrides, and `NO_COLOR,FORCE_COLOR,CLICOLOR_FORCE`, which the
- *   commander library reads to decide on colour in help;
+ * - `--allow-net`: the brokers, chosen by the configuration at run time;
+ * - `--allow-read`, `--allow-write`: the configuration, certificates, DDL directories, the CA
+ *   directory, the ssl directory and the files named on the command line, all chosen at run
+ *   time, so they cannot be listed in advance;
+ * - `--allow-env=HOME,XDG_CONFIG_HOME,USER,CHORALE_*` for the default directories, the client
+ *   configuration's variables and the puppet provider's default certname;
+ *   `LOG_TOKENS,LOG_STREAM`, which npm:yaml reads while it parses the configuration; and
+ *   `NO_COLOR,FORCE_COLOR,CLICOLOR_FORCE`, which decide on colour;
  * - `--allow-sys=uid` to tell root (Puppet's system ssl directory) from other users.
  *
- * No network access, no subprocesses.
+ * No subprocesses.
  *
  * @module
  */
 import { Command, CommanderError } from "@commander-js/extra-typings";
 import denoJson from "../deno.json" with { type: "json" };
 import { type CliContext, describeError, exitCodeOf, processContext } from "./cli.ts";
+import { defaultFleetDeps, type FleetDeps } from "./commands/_fleet.ts";
 import { registerCaCommand } from "./commands/ca.ts";
+import { registerCompletionCommand } from "./commands/completion.ts";
+import { registerDiscoverCommand } from "./commands/discover.ts";
 import { registerEnrollCommand } from "./commands/enroll.ts";
+import { registerFactsCommand } from "./commands/facts.ts";
+import { registerGenerateCommand } from "./commands/generate.ts";
+import { registerInventoryCommand } from "./commands/inventory.ts";
+import { registerPingCommand } from "./commands/ping.ts";
+import { registerPluginCommand } from "./commands/plugin.ts";
+import { registerRpcCommand } from "./commands/rpc.ts";
 
 /**
  * Builds the `chorale` program for a context, with every subcommand registered.
@@ -46,7 +78,7 @@ import { registerEnrollCommand } from "./commands/enroll.ts";
  * console.log(buildProgram(processContext()).commands.map((c) => c.name()));
  * ```
  */
-export function buildProgram(ctx: CliContext): Command {
+export function buildProgram(ctx: CliContext, fleet: FleetDeps = defaultFleetDeps): Command {
   const program = new Command("chorale")
     .description("Chorale: fleet orchestration in the model of Choria")
     .version(denoJson.version)
@@ -57,6 +89,14 @@ export function buildProgram(ctx: CliContext): Command {
     .showHelpAfterError("(run with --help for usage)")
     .exitOverride();
   // Subcommands made with .command() inherit the settings above, so configure them first.
+  registerRpcCommand(program, ctx, fleet);
+  registerDiscoverCommand(program, ctx, fleet);
+  registerPingCommand(program, ctx, fleet);
+  registerFactsCommand(program, ctx, fleet);
+  registerInventoryCommand(program, ctx, fleet);
+  registerPluginCommand(program, ctx);
+  registerGenerateCommand(program, ctx);
+  registerCompletionCommand(program, ctx);
   registerCaCommand(program, ctx);
   registerEnrollCommand(program, ctx);
   return program;
@@ -72,8 +112,12 @@ export function buildProgram(ctx: CliContext): Command {
  * console.log(code); // 0
  * ```
  */
-export async function main(args: readonly string[], ctx = processContext()): Promise<number> {
-  const program = buildProgram(ctx);
+export async function main(
+  args: readonly string[],
+  ctx: CliContext = processContext(),
+  fleet: FleetDeps = defaultFleetDeps,
+): Promise<number> {
+  const program = buildProgram(ctx, fleet);
   try {
     await program.parseAsync([...args], { from: "user" });
     return 0;
@@ -83,7 +127,8 @@ export async function main(args: readonly string[], ctx = processContext()): Pro
       if (error.exitCode === 0) return 0;
       return 2;
     }
-    ctx.stderr(describeError(error));
+    const described = describeError(error);
+    if (described !== "") ctx.stderr(described);
     return exitCodeOf(error);
   }
 }

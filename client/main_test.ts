@@ -21,9 +21,10 @@ async function withDir(fn: (dir: string) => Promise<void>): Promise<void> {
 Deno.test("chorale task runs with exact permissions, never -A", async () => {
   const flags = await choraleTaskFlags();
   assert.deepEqual(flags, [
+    "--allow-net",
     "--allow-read",
     "--allow-write",
-    "--allow-env=HOME,XDG_CONFIG_HOME,CHORALE_CA_DIR,CHORALE_SSL_DIR,NO_COLOR,FORCE_COLOR,CLICOLOR_FORCE",
+    "--allow-env=HOME,XDG_CONFIG_HOME,USER,CHORALE_*,LOG_TOKENS,LOG_STREAM,NO_COLOR,FORCE_COLOR,CLICOLOR_FORCE",
     "--allow-sys=uid",
   ]);
 });

@@ -1,8 +1,11 @@
 /**
- * The seed of the client library: signs a v1 request as a client identity, publishes it
- * broadcast or directed, and gathers the replies, checking each reply's hash and, when the server
- * signed it, its signature. Discovery windows, batching and typed agent clients come with the
- * client issue.
+ * The seed of the client library, kept for the server suite and the demo: signs a v1 request as
+ * a client identity, publishes it broadcast or directed, and gathers replies until `expect` of
+ * them arrived, checking each reply's hash and, when the server signed it, its signature.
+ *
+ * New code should use `Client` (`client/client.ts`): discovery, limits, batches, stats,
+ * typed errors and typed agent clients. This stays because its broadcast-until-N-replies request
+ * has no discovery step, which those tests rely on.
  *
  * @module
  */
@@ -20,6 +23,7 @@ import {
 import { createTransport, encodeTransport } from "../core/protocol/transport.ts";
 import { createSigner, type Signer } from "../core/security/signing.ts";
 import { CertificateVerifier } from "../core/security/verify.ts";
+import type { ClientIdentity } from "./types.ts";
 
 /** One verified reply. */
 export interface RpcReplyResult {
@@ -46,13 +50,7 @@ export interface RpcRequestOptions {
   collective?: string;
 }
 
-/** A client identity's certificate, key and CA, PEM. */
-export interface ClientIdentity {
-  certname: string;
-  cert: string;
-  key: string;
-  ca: string;
-}
+export type { ClientIdentity };
 
 /** A connected client; disposal closes it. */
 export class RpcClient implements AsyncDisposable {
