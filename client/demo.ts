@@ -4,8 +4,13 @@
  * then a client discovers them, filters them and runs real actions on them (rpcutil, and the
  * package agent asking dpkg), and the broker and servers refuse what they must refuse.
  *
+ * With `--keep` the fleet stays up until Ctrl-C, and the client's certificate and a configuration
+ * file are written to `.chorale-demo/`, so the `chorale` CLI can be used on it:
+ * `deno task chorale rpc rpcutil ping --config .chorale-demo/chorale.yaml`.
+ *
  * Permissions it needs: `--allow-net=127.0.0.1` for the broker and its connections;
- * `--allow-run=/usr/bin/dpkg-query` for the package agent's status action.
+ * `--allow-run=/usr/bin/dpkg-query` for the package agent's status action;
+ * `--allow-write=.chorale-demo` and `--allow-read=.chorale-demo` for `--keep`.
  *
  * @module
  */
@@ -204,7 +209,36 @@ async function main(): Promise<number> {
     });
     console.log(`   a server subscribing to everyone's replies: ${denied}`);
     await rogue.close();
-    step("Done: three servers answered signed requests through a mutual-TLS broker");
+    if (!Deno.args.includes("--keep")) {
+      step("Done: three servers answered signed requests through a mutual-TLS broker");
+      return 0;
+    }
+    const dir = `${Deno.cwd()}/.chorale-demo`;
+    await Deno.mkdir(dir, { recursive: true });
+    await Deno.writeTextFile(`${dir}/ca.pem`, ca.certPem);
+    await Deno.writeTextFile(`${dir}/${CLIENT}.pem`, clientCert.cert);
+    await Deno.writeTextFile(`${dir}/${CLIENT}.key`, clientCert.key, { mode: 0o600 });
+    await Deno.writeTextFile(
+      `${dir}/chorale.yaml`,
+      [
+        `brokers: ["${url}"]`,
+        "security:",
+        "  provider: file",
+        `  certificate: ${dir}/${CLIENT}.pem`,
+        `  key: ${dir}/${CLIENT}.key`,
+        `  ca: ${dir}/ca.pem`,
+        "",
+      ].join("\n"),
+    );
+    step("The fleet stays up until Ctrl-C; in another terminal try:");
+    console.log("   deno task chorale ping --config .chorale-demo/chorale.yaml");
+    console.log(
+      "   deno task chorale rpc rpcutil inventory -I db1.demo.chorale --config .chorale-demo/chorale.yaml",
+    );
+    console.log(
+      "   deno task chorale rpc package status package=bash -C nginx --config .chorale-demo/chorale.yaml",
+    );
+    await new Promise<void>((resolve) => Deno.addSignalListener("SIGINT", resolve));
     return 0;
   } finally {
     for (const daemon of daemons) await daemon.stop();
