@@ -50,6 +50,7 @@ Deno.test("findDdl takes the first directory's copy and names the agents when no
     assert.equal((await findDdl([BUILTIN_DDL_DIR], "rpcutil")).ddl.metadata.version, "0.29.4");
     assert.deepEqual(await listAgents(dirs), [
       "broken",
+      "choria_registry",
       "choria_util",
       "discovery",
       "other",
@@ -67,7 +68,7 @@ Deno.test("findDdl takes the first directory's copy and names the agents when no
       assert.equal(error.kind, "agent");
       assert.equal(
         error.message,
-        "Cannot find agent 'nosuch': the agents with a DDL are choria_util, discovery, package, rpcutil, service",
+        "Cannot find agent 'nosuch': the agents with a DDL are choria_registry, choria_util, discovery, package, rpcutil, service",
       );
       return true;
     });

@@ -16,6 +16,7 @@
  */
 import { X509Certificate } from "node:crypto";
 import { connect } from "nats";
+import { choriaRegistryAgent } from "../agents/choria_registry.ts";
 import { choriaUtilAgent } from "../agents/choria_util.ts";
 import { discoveryAgent } from "../agents/discovery.ts";
 import { packageAgent } from "../agents/package.ts";
@@ -117,7 +118,13 @@ async function main(): Promise<number> {
         "registration.interval": 0,
       }, problems);
       if (problems.length > 0) throw new Error(problems.join("; "));
-      const agents = [rpcutilAgent(), discoveryAgent(), choriaUtilAgent(), packageAgent()];
+      const agents = [
+        rpcutilAgent(),
+        discoveryAgent(),
+        choriaRegistryAgent(),
+        choriaUtilAgent(),
+        packageAgent(),
+      ];
       const names = agents.map((a) => a.ddl.metadata.name);
       const daemon = new Daemon({
         settings,

@@ -16,6 +16,7 @@
  */
 import { Command } from "@commander-js/extra-typings";
 import { runAction } from "../agents/sdk.ts";
+import { choriaRegistryAgent } from "../agents/choria_registry.ts";
 import { choriaUtilAgent } from "../agents/choria_util.ts";
 import { discoveryAgent } from "../agents/discovery.ts";
 import { packageAgent } from "../agents/package.ts";
@@ -153,6 +154,7 @@ async function main(args: string[]): Promise<number> {
       config: () => ({ identity, collectives: settings.collectives, brokers }),
     }),
     discoveryAgent(),
+    choriaRegistryAgent(),
     choriaUtilAgent({
       info: () => ({ connector: "nats", connector_tls: true, secure_protocol: true }),
     }),

@@ -65,7 +65,7 @@ Deno.test("rpc passes filters, collective, limit, batches and timeouts through",
   assert.equal(call.timeoutMs, 3000);
 });
 
-Deno.test("rpc refuses invalid inputs, unknown agents and actions before connecting", async () => {
+Deno.test("rpc refuses invalid inputs and unknown actions before connecting, unknown agents after asking the fleet", async () => {
   const fleet = fakeFleet(threeNodes());
   const invalid = await run(fleet, ["rpc", "package", "install", "package=zsh;reboot"]);
   assert.equal(invalid.code, 1);
@@ -85,7 +85,8 @@ Deno.test("rpc refuses invalid inputs, unknown agents and actions before connect
   assert.equal(badFlag.code, 2);
   const both = await run(fleet, ["rpc", "rpcutil", "ping", "--json", "--jsonl"]);
   assert.equal(both.code, 2);
-  assert.equal(fleet.connects, 0);
+  // Only the unknown agent connected: to ask the fleet's registry for its DDL.
+  assert.equal(fleet.connects, 1);
 });
 
 Deno.test("rpc exits 3 naming silent nodes, 4 when none answer, 2 when some fail", async () => {
@@ -188,7 +189,7 @@ Deno.test("rpc --help shows the program's help, an agent's actions or an action'
   assert.match(program.stdout, /-F, --with-fact <fact=value>/);
   assert.match(
     program.stdout,
-    /Agents with a DDL: choria_util, discovery, package, rpcutil, service\n$/,
+    /Agents with a DDL: choria_registry, choria_util, discovery, package, rpcutil, service\n$/,
   );
   const agent = await run(fleet, ["rpc", "package", "-h"]);
   assert.match(agent.stdout, /^Usage: chorale rpc package ACTION/);
@@ -299,7 +300,7 @@ Deno.test("plugin doc renders a DDL, lists agents, and exits 5 for an unknown on
   const action = await run(fleet, ["plugin", "doc", "rpcutil/get_fact"]);
   assert.match(action.stdout, /^Usage: chorale rpc rpcutil get_fact fact=\.\.\./);
   const list = await run(fleet, ["plugin", "doc"]);
-  assert.match(list.stdout, /^AGENT +VERSION +DESCRIPTION\nchoria_util /);
+  assert.match(list.stdout, /^AGENT +VERSION +DESCRIPTION\nchoria_registry /);
   assert.equal((await run(fleet, ["plugin", "doc", "nosuch"])).code, 5);
 });
 

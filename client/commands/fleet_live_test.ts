@@ -203,3 +203,50 @@ Deno.test({
     );
   },
 });
+
+Deno.test("chorale rpc fetches the DDL of an agent it has no local DDL for from the fleet", async () => {
+  await using pki = await makeTestPki();
+  await using broker = await startChoraleBroker({
+    pki,
+    choraleConfig: { permissions: { defaults: "choria" } },
+  });
+  const dir = await Deno.makeTempDir({ prefix: "chorale-introspect-" });
+  try {
+    const fixtures = new URL("../../agents/testdata/external/", import.meta.url).pathname;
+    await Deno.copyFile(`${fixtures}echo`, `${dir}/echo`);
+    await Deno.copyFile(`${fixtures}echo.json`, `${dir}/echo.json`);
+    await Deno.chmod(`${dir}/echo`, 0o755);
+    await using server = await startChoraleServer({
+      pki,
+      brokerPort: broker.port,
+      identity: "n1.example.net",
+      config: { agents_dir: dir, agents_poll_interval: "1s" },
+      extraPermissions: [`--allow-run=${dir}/echo`],
+    });
+    await server.proc.waitForLine(
+      (l) => l.includes('"message":"external agents"') && l.includes('"echo"'),
+      "the server to load the echo agent",
+    );
+    const env = {
+      HOME: dir,
+      CHORALE_BROKERS: broker.url,
+      CHORALE_CERTIFICATE: pki.client.certFile,
+      CHORALE_KEY: pki.client.keyFile,
+      CHORALE_CA: pki.caFile,
+    };
+    const result: RunResult = await spawnChorale(
+      ["rpc", "echo", "echo", "message=hello", "--json"],
+      {
+        cwd: dir,
+        env,
+      },
+    );
+    assert.equal(result.code, 0, `${result.stdout}${result.stderr}`);
+    assert.ok(result.stdout.includes("hello"), result.stdout);
+    const missing = await spawnChorale(["rpc", "nosuchagent", "go"], { cwd: dir, env });
+    assert.notEqual(missing.code, 0);
+    assert.match(missing.stderr, /Cannot find agent 'nosuchagent'/);
+  } finally {
+    await Deno.remove(dir, { recursive: true }).catch(() => {});
+  }
+});

@@ -8,7 +8,8 @@
 import { type Command, Option } from "@commander-js/extra-typings";
 import type { AgentDdl } from "../../agents/agent.ts";
 import { type CliContext, say, UsageError } from "../cli.ts";
-import { ddlDirs, findAction, findDdl, listAgents } from "../ddl_store.ts";
+import { parseDdl } from "../../agents/ddl.ts";
+import { ddlDirs, findAction, findDdl, listAgents, UnknownAgentError } from "../ddl_store.ts";
 import { toCliError } from "../exit_codes.ts";
 import { renderActionHelp, renderAgentHelp } from "../output/ddl_doc.ts";
 import {
@@ -30,6 +31,7 @@ import {
 } from "../targeting.ts";
 import {
   coloursFor,
+  type ConnectFlags,
   discoverTargets,
   finishCall,
   type FleetDeps,
@@ -72,6 +74,40 @@ async function loadDdl(dirs: string[], agent: string): Promise<AgentDdl> {
     return (await findDdl(dirs, agent)).ddl;
   } catch (error) {
     throw toCliError(error);
+  }
+}
+
+/**
+ * The agent's DDL from the local directories, else fetched from the fleet through the
+ * `choria_registry` agent (introspection); the local "unknown agent" error stands when no node
+ * has it either.
+ */
+async function ddlFor(
+  ctx: CliContext,
+  deps: FleetDeps,
+  flags: ConnectFlags,
+  dirs: string[],
+  agent: string,
+): Promise<AgentDdl> {
+  try {
+    return (await findDdl(dirs, agent)).ddl;
+  } catch (local) {
+    if (!(local instanceof UnknownAgentError)) throw toCliError(local);
+    let fetched: AgentDdl | undefined;
+    await withFleet(ctx, deps, flags, async (client) => {
+      const set = await client.rpc({
+        agent: "choria_registry",
+        action: "ddl",
+        data: { name: agent, plugin_type: "agent", format: "json" },
+        filter: { agent: ["choria_registry"] },
+        limit: 1,
+        timeoutMs: 5_000,
+      }).done();
+      const reply = set.results.find((r) => r.statuscode === 0);
+      if (reply) fetched = parseDdl(String(reply.data.ddl), { file: `${reply.sender}:${agent}` });
+    });
+    if (!fetched) throw toCliError(local);
+    return fetched;
   }
 }
 
@@ -130,7 +166,7 @@ refused before anything is sent), 2 some nodes failed, 3 some did not answer, 4 
           hint: `agents with a DDL: ${agents.join(", ")}; 'chorale rpc AGENT --help' shows one`,
         });
       }
-      const ddl = await loadDdl(dirs, agent);
+      const ddl = await ddlFor(ctx, deps, connectFlags(opts), dirs, agent);
       if (action === undefined) {
         throw new UsageError(
           `Cannot call agent '${agent}' without an action: its actions are ${
