@@ -1,8 +1,7 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { connect, type NatsConnection } from "nats";
-import { Broker, BrokerConfigKeys } from "../broker/mod.ts";
-import { loadConfig } from "../core/config.ts";
+import { Broker, defaultBrokerSettings } from "../broker/mod.ts";
 import { silentLogger } from "../core/log.ts";
 import { callerId, directedSubject, replyPrefix } from "../core/protocol/subjects.ts";
 import { fileMode } from "../core/security/pem_files.ts";
@@ -142,33 +141,19 @@ Deno.test("certificates made by the CLI work for mutual TLS with Chorale's broke
 
     const read = (path: string) => Deno.readTextFile(join(dir, path));
     const ca = await read("ca/ca.pem");
-    const { values } = loadConfig(BrokerConfigKeys, {});
-    await using broker = new Broker({
-      host: "127.0.0.1",
-      port: 0,
-      tls: {
-        cert: await read("broker/localhost.pem"),
-        key: await read("broker/localhost.key"),
-        ca,
-      },
-      insecure: false,
-      serverName: "cli-test",
-      maxPayload: values.max_payload as number,
-      maxControlLine: values.max_control_line as number,
-      maxConnections: values.max_connections as number,
-      maxPending: values.max_pending as number,
-      writeDeadlineMs: values.write_deadline as number,
-      pingIntervalMs: values.ping_interval as number,
-      maxPingsOut: values.max_pings_out as number,
-      authTimeoutMs: values.auth_timeout as number,
-      tlsTimeoutMs: values["tls.timeout"] as number,
-      maxSockets: 100,
-      permissions: {
-        defaults: "choria",
-        clientPatterns: ["\\.mcollective$", "\\.choria$"],
-        identities: [],
-      },
-    }, silentLogger);
+    await using broker = new Broker(
+      defaultBrokerSettings({
+        host: "127.0.0.1",
+        port: 0,
+        tls: {
+          cert: await read("broker/localhost.pem"),
+          key: await read("broker/localhost.key"),
+          ca,
+        },
+        serverName: "cli-test",
+      }),
+      silentLogger,
+    );
     const { port } = await broker.start();
 
     // The node connects with what the Puppet provider reads from the ssl directory enroll made.

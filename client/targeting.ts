@@ -13,7 +13,7 @@ import { FilterError, parseFilterArgs } from "../core/filter/mod.ts";
 import type { RequestFilter } from "../core/protocol/request.ts";
 import { type CliContext, UsageError } from "./cli.ts";
 import { checkLimit, type NodeLimit } from "./limit.ts";
-import type { DiscoverOptions } from "./types.ts";
+import type { DiscoverOptions, RpcOptions } from "./types.ts";
 
 /** Collects a repeatable option's values as given (no splitting at commas). */
 export function repeat(value: string, previous: string[] | undefined): string[] {
@@ -136,6 +136,28 @@ export interface CallFlags {
   batch?: number;
   batchSleep?: number;
   timeout?: number;
+}
+
+/**
+ * The parts of an rpc call the targeting and call flags decide: filter, nodes, collective, limit,
+ * batches and timeout.
+ */
+export function callSettings(
+  targeting: Targeting,
+  nodes: string[],
+  flags: CallFlags,
+):
+  & Pick<RpcOptions, "filter" | "collective" | "limit" | "batchSize" | "batchSleepMs" | "timeoutMs">
+  & { nodes: string[] } {
+  return {
+    filter: targeting.filter,
+    nodes,
+    ...(targeting.collective !== undefined ? { collective: targeting.collective } : {}),
+    ...(flags.limit !== undefined ? { limit: flags.limit } : {}),
+    ...(flags.batch !== undefined ? { batchSize: flags.batch } : {}),
+    ...(flags.batchSleep !== undefined ? { batchSleepMs: flags.batchSleep } : {}),
+    ...(flags.timeout !== undefined ? { timeoutMs: flags.timeout } : {}),
+  };
 }
 
 /** Adds `--limit`, `--batch`, `--batch-sleep` and `--timeout` to `command`. */

@@ -26,6 +26,7 @@ import {
   addCallOptions,
   addTargetingOptions,
   type CallFlags,
+  callSettings,
   type TargetingFlags,
   targetingOf,
 } from "../targeting.ts";
@@ -191,13 +192,7 @@ refused before anything is sent), 2 some nodes failed, 3 some did not answer, 4 
             action,
             data,
             ddl,
-            filter: targeting.filter,
-            nodes: found.nodes,
-            ...(targeting.collective !== undefined ? { collective: targeting.collective } : {}),
-            ...(opts.limit !== undefined ? { limit: opts.limit } : {}),
-            ...(opts.batch !== undefined ? { batchSize: opts.batch } : {}),
-            ...(opts.batchSleep !== undefined ? { batchSleepMs: opts.batchSleep } : {}),
-            ...(opts.timeout !== undefined ? { timeoutMs: opts.timeout } : {}),
+            ...callSettings(targeting, found.nodes, opts),
           },
           found,
           {
