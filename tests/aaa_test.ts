@@ -26,23 +26,10 @@ import {
 } from "../server/request_gate.ts";
 import { startChoraleBroker } from "./harness/chorale_broker.ts";
 import { type CertFiles, makeTestPki } from "./harness/pki.ts";
+import { within } from "./harness/wait.ts";
 
 const COLLECTIVE = "mcollective";
 const NODE = "n1.example.net";
-const WAIT_MS = 5_000;
-
-function within<T>(promise: Promise<T>, what: string, ms = WAIT_MS): Promise<T> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  return Promise.race([
-    promise,
-    new Promise<never>((_, reject) => {
-      timer = setTimeout(
-        () => reject(new Error(`Timed out after ${ms} ms waiting for ${what}`)),
-        ms,
-      );
-    }),
-  ]).finally(() => clearTimeout(timer));
-}
 
 Deno.test("A signed request is authenticated, authorized, audited and answered; bad ones are refused", async (t) => {
   await using pki = await makeTestPki();

@@ -31,34 +31,11 @@ import {
   readPlaintext,
 } from "./harness/raw_client.ts";
 import type { BrokerFactory, BrokerKind, BrokerOptions, RunningBroker } from "./harness/types.ts";
+import { WaitTimeoutError, within } from "./harness/wait.ts";
 
 const WAIT_MS = 5_000;
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
-
-/** Error raised when a test wait runs out of time. */
-class WaitTimeoutError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = "WaitTimeoutError";
-  }
-}
-
-/** Resolves with `promise`, or rejects naming `what` after `ms`. */
-async function within<T>(promise: Promise<T>, what: string, ms = WAIT_MS): Promise<T> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(
-      () => reject(new WaitTimeoutError(`Timed out after ${ms} ms waiting for ${what}`)),
-      ms,
-    );
-  });
-  try {
-    return await Promise.race([promise, timeout]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
 
 /** A broker with the PKI it trusts; disposal stops the broker, then removes the PKI. */
 interface Fixture extends AsyncDisposable {
