@@ -1,63 +1,11 @@
 import assert from "node:assert/strict";
-import { silentLogger } from "../core/log.ts";
-import type { ActionContext, ActionError, Agent } from "./agent.ts";
+import { assertActionError, callAction as call } from "./_testing.ts";
 import { type CommandRunner, runCommand } from "./_command.ts";
 import { packageAgent, parsePackageSpec } from "./package.ts";
 
 /** The tiny package the install cycle puts on and takes off this machine (53 kB, no new deps). */
 const TEST_PACKAGE = "hello";
 const ABSENT_PACKAGE = "chorale-no-such-package";
-
-function context(signal: AbortSignal = new AbortController().signal): ActionContext {
-  return {
-    request: {
-      requestId: "0123456789abcdef0123456789abcdef",
-      callerid: "choria=test.mcollective",
-      senderid: "test",
-      agent: "package",
-      action: "test",
-      collective: "mcollective",
-      data: {},
-    },
-    node: {
-      identity: "test",
-      collectives: ["mcollective"],
-      facts: () => ({}),
-      classes: () => [],
-      agents: () => [],
-      stats: () => ({}),
-      startedAt: new Date(),
-      version: "test",
-    },
-    signal,
-    logger: silentLogger,
-  };
-}
-
-async function call(
-  agent: Agent,
-  action: string,
-  inputs: Record<string, unknown> = {},
-  signal?: AbortSignal,
-): Promise<Record<string, unknown>> {
-  const handler = agent.actions[action];
-  assert.ok(handler, `the agent should implement '${action}'`);
-  return await handler(inputs, context(signal));
-}
-
-/** Asserts the call fails with an ActionError of this status code and a message matching `pattern`. */
-async function assertActionError(
-  promise: Promise<unknown>,
-  statuscode: number,
-  pattern: RegExp,
-): Promise<void> {
-  await assert.rejects(promise, (error: unknown) => {
-    assert.equal((error as Error).name, "ActionError", String(error));
-    assert.equal((error as ActionError).statuscode, statuscode, (error as Error).message);
-    assert.match((error as Error).message, pattern);
-    return true;
-  });
-}
 
 /** A real runner that also records what it ran. */
 function recordingRunner(): { runner: CommandRunner; ran: string[][] } {

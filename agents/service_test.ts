@@ -1,58 +1,7 @@
 import assert from "node:assert/strict";
-import { silentLogger } from "../core/log.ts";
-import type { ActionContext, ActionError, Agent } from "./agent.ts";
+import { assertActionError, callAction as call } from "./_testing.ts";
 import { type CommandResult, type CommandRunner, runCommand } from "./_command.ts";
 import { parseServiceName, serviceAgent } from "./service.ts";
-
-function context(signal: AbortSignal = new AbortController().signal): ActionContext {
-  return {
-    request: {
-      requestId: "0123456789abcdef0123456789abcdef",
-      callerid: "choria=test.mcollective",
-      senderid: "test",
-      agent: "service",
-      action: "test",
-      collective: "mcollective",
-      data: {},
-    },
-    node: {
-      identity: "test",
-      collectives: ["mcollective"],
-      facts: () => ({}),
-      classes: () => [],
-      agents: () => [],
-      stats: () => ({}),
-      startedAt: new Date(),
-      version: "test",
-    },
-    signal,
-    logger: silentLogger,
-  };
-}
-
-async function call(
-  agent: Agent,
-  action: string,
-  inputs: Record<string, unknown>,
-  signal?: AbortSignal,
-): Promise<Record<string, unknown>> {
-  const handler = agent.actions[action];
-  assert.ok(handler, `the agent should implement '${action}'`);
-  return await handler(inputs, context(signal));
-}
-
-async function assertActionError(
-  promise: Promise<unknown>,
-  statuscode: number,
-  pattern: RegExp,
-): Promise<void> {
-  await assert.rejects(promise, (error: unknown) => {
-    assert.equal((error as Error).name, "ActionError", String(error));
-    assert.equal((error as ActionError).statuscode, statuscode, (error as Error).message);
-    assert.match((error as Error).message, pattern);
-    return true;
-  });
-}
 
 /** Whether a process runs; a killed orphan stays a zombie where PID 1 does not reap, so ask ps. */
 async function alive(pid: number): Promise<boolean> {
