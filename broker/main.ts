@@ -10,6 +10,7 @@
  */
 import { Command } from "@commander-js/extra-typings";
 import { ConfigError, describeKeys, loadConfig } from "../core/config.ts";
+import { readConfigFile, waitForStopSignal } from "../core/daemon.ts";
 import { jsonLogger, type LogLevel, LogLevels } from "../core/log.ts";
 import { Broker, type BrokerSettings } from "./broker.ts";
 import { BrokerConfigKeys, parseHostPort, settingsFromValues } from "./config.ts";
@@ -69,15 +70,8 @@ async function main(args: string[]): Promise<number> {
     const code = (error as { exitCode?: number }).exitCode;
     return code === 0 ? 0 : 2;
   }
-  let file: { path: string; text: string } | undefined;
   const problems: string[] = [];
-  if (opts.config) {
-    try {
-      file = { path: opts.config, text: await Deno.readTextFile(opts.config) };
-    } catch (error) {
-      problems.push(`--config: cannot read ${opts.config}: ${(error as Error).message}`);
-    }
-  }
+  const file = await readConfigFile(opts.config, problems);
   const loaded = loadConfig(BrokerConfigKeys, {
     ...(file ? { file } : {}),
     env: (name) => Deno.env.get(name),
@@ -115,13 +109,7 @@ async function main(args: string[]): Promise<number> {
     monitor = serveMonitor(broker, host, port);
     logger.info("monitoring", { host, port: monitor.addr.port });
   }
-  const stop = new AbortController();
-  const onSignal = () => stop.abort();
-  Deno.addSignalListener("SIGINT", onSignal);
-  Deno.addSignalListener("SIGTERM", onSignal);
-  await new Promise((resolve) => stop.signal.addEventListener("abort", resolve, { once: true }));
-  Deno.removeSignalListener("SIGINT", onSignal);
-  Deno.removeSignalListener("SIGTERM", onSignal);
+  await waitForStopSignal();
   await monitor?.shutdown();
   await broker.shutdown();
   return 0;

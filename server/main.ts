@@ -25,6 +25,7 @@ import { serviceAgent } from "../agents/service.ts";
 import { watchExternalAgents } from "../agents/external.ts";
 import { describeKeys, loadConfig } from "../core/config.ts";
 import { matchesFilter } from "../core/filter/mod.ts";
+import { readConfigFile, waitForStopSignal } from "../core/daemon.ts";
 import { jsonLogger, type LogLevel, LogLevels } from "../core/log.ts";
 import { AuditLog } from "../core/security/audit.ts";
 import { fileProvider, puppetProvider, type SecurityMaterial } from "../core/security/providers.ts";
@@ -80,14 +81,7 @@ async function main(args: string[]): Promise<number> {
     return (error as { exitCode?: number }).exitCode === 0 ? 0 : 2;
   }
   const problems: string[] = [];
-  let file: { path: string; text: string } | undefined;
-  if (opts.config) {
-    try {
-      file = { path: opts.config, text: await Deno.readTextFile(opts.config) };
-    } catch (error) {
-      problems.push(`--config: cannot read ${opts.config}: ${(error as Error).message}`);
-    }
-  }
+  const file = await readConfigFile(opts.config, problems);
   const loaded = loadConfig(ServerConfigKeys, {
     ...(file ? { file } : {}),
     env: (name) => Deno.env.get(name),
@@ -202,13 +196,7 @@ async function main(args: string[]): Promise<number> {
         });
       },
     });
-  const stop = new AbortController();
-  const onSignal = () => stop.abort();
-  Deno.addSignalListener("SIGINT", onSignal);
-  Deno.addSignalListener("SIGTERM", onSignal);
-  await new Promise((resolve) => stop.signal.addEventListener("abort", resolve, { once: true }));
-  Deno.removeSignalListener("SIGINT", onSignal);
-  Deno.removeSignalListener("SIGTERM", onSignal);
+  await waitForStopSignal();
   await daemon.stop();
   await audit?.close();
   return 0;
