@@ -24,7 +24,9 @@ import {
   PermissionChecker,
   type Permissions,
 } from "./permissions.ts";
+import { Cluster, type ClusterBroker, type ClusterSettings } from "./cluster.ts";
 import { probeListener } from "./listener_probe.ts";
+import type { RemoteSubscription, Route } from "./route.ts";
 import { Sublist } from "./sublist.ts";
 import { wireBytes } from "./wire_text.ts";
 
@@ -81,6 +83,13 @@ export interface BrokerSettings {
    */
   maxSockets: number;
   permissions: PermissionsConfig;
+  /** Routes to other brokers; null for a broker on its own. */
+  cluster: ClusterSettings | null;
+  /**
+   * Share the client port with other processes (`SO_REUSEPORT`), as the workers of
+   * `--workers` do. @default false
+   */
+  reusePort: boolean;
 }
 
 /** Counters the monitor publishes. */
@@ -144,7 +153,11 @@ export class Broker implements ConnectionHost, AsyncDisposable {
   readonly serverId: string;
   readonly connections = new Map<number, Connection>();
   readonly sublist = new Sublist<Subscription>();
+  /** Routes to the other brokers of the cluster, when clustered. */
+  readonly cluster: Cluster | null;
   readonly #log: Logger;
+  /** Routes that take the message being routed now. */
+  #touchedRoutes: Route[] = [];
   #listener: net.Server | null = null;
   /** Set when sockets were dropped for lack of descriptors: probe the listener at once. */
   #descriptorPressure = false;
@@ -155,7 +168,7 @@ export class Broker implements ConnectionHost, AsyncDisposable {
   readonly #tlsServer: tls.Server | null;
   readonly #patterns: IdentityPatterns;
   readonly #rules: { test: (identity: string) => boolean; permissions: Permissions }[];
-  #dirty: Connection[] = [];
+  #dirty: { flush(): void }[] = [];
   #lastSubject = "";
   #lastSubjectBytes = new Uint8Array(0);
   #lastHeaderSize = -2;
@@ -197,6 +210,9 @@ export class Broker implements ConnectionHost, AsyncDisposable {
       })
       : null;
     this.#tlsServer?.on("secureConnection", (socket) => this.#secured(socket));
+    this.cluster = settings.cluster
+      ? new Cluster(settings.cluster, this.#clusterBroker(), logger)
+      : null;
     this.#tlsServer?.on("tlsClientError", (error, socket) => {
       this.stats.tlsHandshakeFailures++;
       const connection = (socket as unknown as { _parent?: TaggedSocket })._parent?.[CONNECTION];
@@ -229,6 +245,7 @@ export class Broker implements ConnectionHost, AsyncDisposable {
     this.#port = await this.#listen(this.settings.port);
     this.#info = this.#buildInfo();
     this.#sweep = setInterval(() => this.#housekeeping(), SWEEP_MS);
+    await this.cluster?.start();
     if (this.settings.insecure) {
       this.#log.warn(
         "INSECURE: serving plaintext without client certificates; any client can publish and subscribe to anything",
@@ -247,7 +264,8 @@ export class Broker implements ConnectionHost, AsyncDisposable {
     const listener = net.createServer((socket) => this.#accept(socket));
     await new Promise<void>((resolve, reject) => {
       listener.once("error", reject);
-      listener.listen({ host: this.settings.host, port }, () => {
+      const options = { host: this.settings.host, port, reusePort: this.settings.reusePort };
+      listener.listen(options as net.ListenOptions, () => {
         listener.off("error", reject);
         resolve();
       });
@@ -400,13 +418,36 @@ export class Broker implements ConnectionHost, AsyncDisposable {
 
   addSubscription(sub: Subscription): void {
     this.sublist.insert(sub);
+    this.cluster?.localSubscribed(sub);
   }
 
   removeSubscription(sub: Subscription): void {
     this.sublist.remove(sub);
+    this.cluster?.localUnsubscribed(sub);
   }
 
-  markDirty(connection: Connection): void {
+  /** What the cluster may reach of the broker. */
+  #clusterBroker(): ClusterBroker {
+    const s = this.settings;
+    return {
+      serverId: this.serverId,
+      serverName: s.serverName,
+      maxPayload: s.maxPayload,
+      parserLimits: this.parserLimits,
+      tlsMaterial: s.tls,
+      pingIntervalMs: s.pingIntervalMs,
+      maxPingsOut: s.maxPingsOut,
+      authTimeoutMs: s.authTimeoutMs,
+      addRemote: (sub: RemoteSubscription) => this.sublist.insert(sub),
+      removeRemote: (sub: RemoteSubscription) => this.sublist.remove(sub),
+      deliverRouted: (_route, subject, reply, queues, headerSize, data) =>
+        this.#deliverRouted(subject, reply, queues, headerSize, data),
+      touched: (route: Route) => this.#touchedRoutes.push(route),
+      markDirty: (route: Route) => this.markDirty(route),
+    };
+  }
+
+  markDirty(connection: { flush(): void }): void {
     this.#dirty.push(connection);
     if (this.#dirty.length === 1) queueMicrotask(() => this.flushDirty());
   }
@@ -448,6 +489,84 @@ export class Broker implements ConnectionHost, AsyncDisposable {
     this.stats.inBytes += data.length;
     const { plain, groups } = this.sublist.match(subject);
     if (plain.length === 0 && groups.length === 0) return 0;
+    const message = this.#outgoing(subject, reply, headerSize, data);
+    const echo = from.options?.echo ?? true;
+    let delivered = 0;
+    for (let i = 0; i < plain.length; i++) {
+      const sub = plain[i]!;
+      if (!echo && sub.connection === from) continue;
+      if (sub.filtered && sub.connection.permissions?.deliveryDenied(subject)) continue;
+      if (sub.connection.deliver(sub, message)) delivered++;
+    }
+    for (const members of groups) {
+      // Pick a random member, local or another broker's; walk on past members that cannot take it.
+      const start = Math.floor(Math.random() * members.length);
+      for (let k = 0; k < members.length; k++) {
+        const sub = members[(start + k) % members.length]!;
+        if (!echo && sub.connection === from) continue;
+        if (sub.filtered && sub.connection.permissions?.deliveryDenied(subject)) continue;
+        if (sub.connection.deliver(sub, message)) {
+          delivered++;
+          break;
+        }
+      }
+    }
+    // Routes noted what they take while the subscriptions were walked: one RMSG each.
+    if (this.#touchedRoutes.length > 0) {
+      const routes = this.#touchedRoutes;
+      this.#touchedRoutes = [];
+      for (const route of routes) route.sendRouted(message, reply);
+    }
+    this.stats.outMsgs += delivered;
+    this.stats.outBytes += delivered * data.length;
+    return delivered;
+  }
+
+  /**
+   * A message from another broker: local clients' plain subscriptions get it, and so do the queue
+   * groups the sender chose this broker for. Nothing goes back out on a route: the cluster is a
+   * full mesh, so the publisher's broker sent it to every broker that wants it.
+   */
+  #deliverRouted(
+    subject: string,
+    reply: string | null,
+    queues: string[] | null,
+    headerSize: number,
+    data: Uint8Array,
+  ): void {
+    this.stats.inMsgs++;
+    this.stats.inBytes += data.length;
+    const { plain, groups } = this.sublist.match(subject);
+    if (plain.length === 0 && groups.length === 0) return;
+    const message = this.#outgoing(subject, reply, headerSize, data);
+    let delivered = 0;
+    for (let i = 0; i < plain.length; i++) {
+      const sub = plain[i]!;
+      if (sub.remote) continue;
+      if (sub.filtered && sub.connection.permissions?.deliveryDenied(subject)) continue;
+      if (sub.connection.deliver(sub, message)) delivered++;
+    }
+    if (queues !== null) {
+      for (const members of groups) {
+        if (!queues.includes(members[0]!.queue!)) continue;
+        const start = Math.floor(Math.random() * members.length);
+        for (let k = 0; k < members.length; k++) {
+          const sub = members[(start + k) % members.length]!;
+          if (sub.remote) continue;
+          if (sub.filtered && sub.connection.permissions?.deliveryDenied(subject)) continue;
+          if (sub.connection.deliver(sub, message)) {
+            delivered++;
+            break;
+          }
+        }
+      }
+    }
+    this.stats.outMsgs += delivered;
+    this.stats.outBytes += delivered * data.length;
+  }
+
+  /** Encodes a message's subject, reply and sizes once for every subscriber. */
+  #outgoing(subject: string, reply: string | null, headerSize: number, data: Uint8Array): Outgoing {
     // Streams of messages repeat their subject and size: encode each only when it changes.
     if (subject !== this.#lastSubject) {
       this.#lastSubject = subject;
@@ -460,37 +579,13 @@ export class Broker implements ConnectionHost, AsyncDisposable {
         headerSize >= 0 ? ` ${headerSize} ${data.length}\r\n` : ` ${data.length}\r\n`,
       );
     }
-    const message: Outgoing = {
+    return {
       subject: this.#lastSubjectBytes,
       reply: reply === null ? NO_REPLY : wireBytes(` ${reply}`),
       sizes: this.#lastSizes,
       headers: headerSize >= 0,
       data,
     };
-    const echo = from.options?.echo ?? true;
-    let delivered = 0;
-    for (let i = 0; i < plain.length; i++) {
-      const sub = plain[i]!;
-      if (!echo && sub.connection === from) continue;
-      if (sub.filtered && sub.connection.permissions?.deliveryDenied(subject)) continue;
-      if (sub.connection.deliver(sub, message)) delivered++;
-    }
-    for (const members of groups) {
-      // Pick a random member; walk on from it past members that cannot take the message.
-      const start = Math.floor(Math.random() * members.length);
-      for (let k = 0; k < members.length; k++) {
-        const sub = members[(start + k) % members.length]!;
-        if (!echo && sub.connection === from) continue;
-        if (sub.filtered && sub.connection.permissions?.deliveryDenied(subject)) continue;
-        if (sub.connection.deliver(sub, message)) {
-          delivered++;
-          break;
-        }
-      }
-    }
-    this.stats.outMsgs += delivered;
-    this.stats.outBytes += delivered * data.length;
-    return delivered;
   }
 
   #housekeeping(): void {
@@ -527,6 +622,7 @@ export class Broker implements ConnectionHost, AsyncDisposable {
         }
       }
     }
+    this.cluster?.housekeeping(now);
     this.flushDirty();
   }
 
@@ -545,6 +641,7 @@ export class Broker implements ConnectionHost, AsyncDisposable {
     this.flushDirty();
     for (const connection of [...this.connections.values()]) connection.close("server shutdown");
     this.#tlsServer?.close();
+    await this.cluster?.shutdown();
     await Promise.race([
       listenerClosed,
       new Promise<void>((resolve) => setTimeout(resolve, timeoutMs)),

@@ -6,6 +6,7 @@
 import { type ConfigKey, loadConfig } from "../core/config.ts";
 import type { BrokerSettings, IdentityRule, PermissionsConfig, TlsMaterial } from "./broker.ts";
 import type { SubjectPermission } from "./permissions.ts";
+import { type ClusterSettings, parseRouteUrl } from "./cluster.ts";
 import { isValidSubject } from "./subject.ts";
 import { DEFAULT_CLIENT_PATTERNS } from "../core/security/identity.ts";
 
@@ -130,6 +131,51 @@ export const BrokerConfigKeys: readonly ConfigKey[] = [
     default: 3_000,
     env: "CHORALE_BROKER_AUTH_TIMEOUT",
     doc: "Time to send CONNECT after the handshake",
+  },
+  {
+    key: "cluster.listen",
+    type: "string",
+    default: "",
+    env: "CHORALE_BROKER_CLUSTER_LISTEN",
+    doc: "Route listener for other brokers, HOST:PORT; empty runs the broker on its own",
+  },
+  {
+    key: "cluster.name",
+    type: "string",
+    default: "chorale",
+    env: "CHORALE_BROKER_CLUSTER_NAME",
+    doc: "Cluster name; routes from a cluster of another name are refused",
+  },
+  {
+    key: "cluster.routes",
+    type: "list",
+    default: [],
+    env: "CHORALE_BROKER_CLUSTER_ROUTES",
+    doc:
+      "Route URLs to dial (nats-route://host:port); the rest of the cluster is learned by gossip",
+  },
+  {
+    key: "cluster.advertise",
+    type: "string",
+    default: "",
+    env: "CHORALE_BROKER_CLUSTER_ADVERTISE",
+    doc: "Route URL other brokers should dial to reach this one; default: the address they see",
+  },
+  {
+    key: "cluster.peers",
+    type: "list",
+    default: [],
+    env: "CHORALE_BROKER_CLUSTER_PEERS",
+    doc:
+      "Certificate names (or /regex/) allowed to join as brokers; default: this broker's own name",
+  },
+  {
+    key: "workers",
+    type: "integer",
+    default: 1,
+    env: "CHORALE_BROKER_WORKERS",
+    doc:
+      "Broker processes sharing the client port, joined by internal routes (0: one per 18,000 max_connections, at least 2 per core)",
   },
   {
     key: "log_level",
@@ -290,6 +336,7 @@ export function settingsFromValues(
     );
   }
   const { host, port } = typeof listen === "string" ? { host: "", port: 0 } : listen;
+  if ((values.workers as number) < 0) problems.push("workers: must be 0 (automatic) or more");
   return {
     host,
     port,
@@ -307,6 +354,64 @@ export function settingsFromValues(
     authTimeoutMs: values.auth_timeout as number,
     tlsTimeoutMs: values["tls.timeout"] as number,
     permissions: parsePermissions(values.permissions, problems),
+    cluster: clusterFromValues(values, problems),
+    reusePort: false,
+  };
+}
+
+function clusterFromValues(
+  values: Record<string, unknown>,
+  problems: string[],
+): ClusterSettings | null {
+  const listen = String(values["cluster.listen"]);
+  const routes = values["cluster.routes"] as string[];
+  if (listen === "") {
+    if (routes.length > 0) problems.push("cluster.routes: needs cluster.listen to be set");
+    return null;
+  }
+  const at = parseHostPort(listen);
+  if (typeof at === "string") {
+    problems.push(`cluster.listen: ${at}`);
+    return null;
+  }
+  for (const url of routes) {
+    try {
+      parseRouteUrl(url);
+    } catch (error) {
+      problems.push(`cluster.routes: ${(error as Error).message}`);
+    }
+  }
+  const advertise = String(values["cluster.advertise"]);
+  if (advertise !== "") {
+    try {
+      parseRouteUrl(advertise);
+    } catch (error) {
+      problems.push(`cluster.advertise: ${(error as Error).message}`);
+    }
+  }
+  const peers = values["cluster.peers"] as string[];
+  for (const peer of peers) {
+    if (peer.length > 1 && peer.startsWith("/") && peer.endsWith("/")) {
+      try {
+        new RegExp(peer.slice(1, -1));
+      } catch {
+        problems.push(`cluster.peers: ${JSON.stringify(peer)} is not a regular expression`);
+      }
+    }
+  }
+  const name = String(values["cluster.name"]);
+  if (!/^[A-Za-z0-9_.-]+$/.test(name)) {
+    problems.push(
+      `cluster.name: expected letters, digits, '.', '_' or '-', got ${JSON.stringify(name)}`,
+    );
+  }
+  return {
+    host: at.host,
+    port: at.port,
+    name,
+    routes,
+    advertise: advertise === "" ? null : advertise,
+    peers,
   };
 }
 

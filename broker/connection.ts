@@ -5,6 +5,7 @@
  * @module
  */
 import type { Socket } from "node:net";
+import { OutBuffer } from "./out_buffer.ts";
 import { Parser, ProtocolError, type ProtocolHandler } from "./parser.ts";
 import { type PermissionChecker, SubscribeVerdict } from "./permissions.ts";
 import {
@@ -16,9 +17,19 @@ import {
 import type { IdentityKind } from "./permissions.ts";
 import { wireBytes } from "./wire_text.ts";
 
-/** A subscription held by a connection. */
+/** Whatever holds subscriptions: a client connection, or a route standing for another broker. */
+export interface Subscriber {
+  /** The identity's permissions, checked on delivery when a subscription is `filtered`. */
+  readonly permissions: PermissionChecker | null;
+  /** Takes one message for `sub`; returns false when it could not. */
+  deliver(sub: Subscription, message: Outgoing): boolean;
+}
+
+/** A subscription held by a connection (or a route). */
 export interface Subscription {
-  readonly connection: Connection;
+  readonly connection: Subscriber;
+  /** Whether it stands for another broker's interest (held by a route), not a local client's. */
+  readonly remote: boolean;
   readonly subject: string;
   readonly queue: string | null;
   readonly sid: string;
@@ -86,8 +97,6 @@ const PONG = encoder.encode("PONG\r\n");
 const PING = encoder.encode("PING\r\n");
 const OK = encoder.encode("+OK\r\n");
 const NO_RESPONDERS = encoder.encode("NATS/1.0 503\r\n\r\n");
-const MIN_BUFFER = 256;
-const MAX_BUFFER_HINT = 65_536;
 
 /** Bytes of a publish being delivered, encoded once and shared by every subscriber. */
 export interface Outgoing {
@@ -126,9 +135,7 @@ export class Connection implements ProtocolHandler {
   readonly #host: ConnectionHost;
   #socket: Socket;
   readonly #parser: Parser;
-  #out: Uint8Array | null = null;
-  #outLength = 0;
-  #bufferHint = MIN_BUFFER;
+  readonly #out = new OutBuffer();
   #dirty = false;
   #lastPublishSubject = "";
 
@@ -148,7 +155,7 @@ export class Connection implements ProtocolHandler {
 
   /** Bytes waiting to be written: buffered here and in the socket. */
   get pendingBytes(): number {
-    return this.#outLength + (this.#socket.writableLength ?? 0);
+    return this.#out.length + (this.#socket.writableLength ?? 0);
   }
 
   /** Whether the connection is queued for the next flush. */
@@ -288,6 +295,7 @@ export class Connection implements ProtocolHandler {
     if (!this.subscriptions.has(sid)) {
       const sub: Subscription = {
         connection: this,
+        remote: false,
         subject,
         queue,
         sid,
@@ -339,8 +347,8 @@ export class Connection implements ProtocolHandler {
     const head = message.headers ? HMSG : MSG;
     const length = head.length + subject.length + sub.sidBytes.length + reply.length +
       sizes.length + data.length + 2;
-    const buffer = this.#reserve(length);
-    let at = this.#outLength;
+    const buffer = this.#out.reserve(length);
+    let at = this.#out.length;
     buffer.set(head, at);
     at += head.length;
     buffer.set(subject, at);
@@ -355,7 +363,7 @@ export class Connection implements ProtocolHandler {
     at += data.length;
     buffer[at++] = 0x0d;
     buffer[at++] = 0x0a;
-    this.#outLength = at;
+    this.#out.commit(at);
     this.outMsgs++;
     this.outBytes += data.length;
     sub.delivered++;
@@ -426,21 +434,8 @@ export class Connection implements ProtocolHandler {
 
   #write(bytes: Uint8Array): void {
     if (this.#state === "closed") return;
-    this.#reserve(bytes.length).set(bytes, this.#outLength);
-    this.#outLength += bytes.length;
+    this.#out.append(bytes);
     this.#queued();
-  }
-
-  #reserve(length: number): Uint8Array {
-    const needed = this.#outLength + length;
-    if (!this.#out) {
-      this.#out = new Uint8Array(Math.max(this.#bufferHint, needed));
-    } else if (this.#out.length < needed) {
-      const grown = new Uint8Array(Math.max(this.#out.length * 2, needed));
-      grown.set(this.#out.subarray(0, this.#outLength));
-      this.#out = grown;
-    }
-    return this.#out;
   }
 
   #queued(): void {
@@ -457,14 +452,9 @@ export class Connection implements ProtocolHandler {
   /** Hands buffered bytes to the socket in one write. */
   flush(): void {
     this.#dirty = false;
-    const out = this.#out;
-    if (!out || this.#outLength === 0 || this.#state === "closed") return;
-    const data = out.subarray(0, this.#outLength);
-    // The socket may hold on to the bytes until written, so the next writes get a new buffer,
-    // sized by this one so a busy connection does not grow from scratch each time.
-    this.#bufferHint = Math.min(MAX_BUFFER_HINT, Math.max(MIN_BUFFER, this.#outLength));
-    this.#out = null;
-    this.#outLength = 0;
+    if (this.#state === "closed") return;
+    const data = this.#out.take();
+    if (!data) return;
     if (!this.#socket.write(data) && this.blockedSince === 0) this.blockedSince = Date.now();
   }
 
@@ -479,8 +469,7 @@ export class Connection implements ProtocolHandler {
     this.#parser.stop();
     for (const sub of this.subscriptions.values()) this.#host.removeSubscription(sub);
     this.subscriptions.clear();
-    this.#out = null;
-    this.#outLength = 0;
+    this.#out.clear();
     const socket = this.#socket;
     socket.end();
     // A peer that never reads would keep an ended socket open: destroy it soon after.

@@ -57,6 +57,9 @@ async function main(args: string[]): Promise<number> {
     .option("--tls-key <file>", "broker private key (PEM)")
     .option("--tls-ca <file>", "CA that client certificates must chain to (PEM)")
     .option("--insecure", "serve plaintext without client certificates (development only)")
+    .option("--cluster <host:port>", "route listener: join a cluster of brokers")
+    .option("--routes <urls>", "route URLs to dial, comma separated (nats-route://host:port)")
+    .option("--cluster-name <name>", "cluster name, the same on every broker of the cluster")
     .option("--log-level <level>", "debug, info, warn or error")
     .addHelpText(
       "after",
@@ -82,6 +85,9 @@ async function main(args: string[]): Promise<number> {
       "tls.key": opts.tlsKey,
       "tls.ca": opts.tlsCa,
       insecure: opts.insecure,
+      "cluster.listen": opts.cluster,
+      "cluster.routes": opts.routes,
+      "cluster.name": opts.clusterName,
       log_level: opts.logLevel,
     },
   });

@@ -1,5 +1,5 @@
 /**
- * The monitoring HTTP endpoint: `/varz`, `/connz`, `/subsz` and `/healthz` as JSON in the shape
+ * The monitoring HTTP endpoint: `/varz`, `/connz`, `/routez`, `/subsz` and `/healthz` as JSON in the shape
  * nats-server uses, and `/metrics` in Prometheus text format.
  *
  * @module
@@ -98,6 +98,40 @@ export function subsz(broker: Broker): Record<string, unknown> {
   };
 }
 
+/** Routes to the other brokers of the cluster, as `/routez` shows them. */
+export function routez(broker: Broker, query: URLSearchParams): Record<string, unknown> {
+  const cluster = broker.cluster;
+  const withSubs = query.get("subs") === "true" || query.get("subs") === "1";
+  const routes = (cluster?.openRoutes ?? []).sort((a, b) => a.id - b.id).map((r) => ({
+    rid: r.id,
+    remote_id: r.remoteId,
+    remote_name: r.peer?.server_name ?? "",
+    did_solicit: r.solicited,
+    is_configured: r.solicited && cluster!.settings.routes.includes(r.url ?? ""),
+    ip: r.remoteAddress,
+    port: r.remotePort,
+    identity: r.identity,
+    start: new Date(r.createdAt).toISOString(),
+    last_activity: new Date(r.lastActivity).toISOString(),
+    pending_size: r.pendingBytes,
+    in_msgs: r.inMsgs,
+    out_msgs: r.outMsgs,
+    in_bytes: r.inBytes,
+    out_bytes: r.outBytes,
+    subscriptions: r.remoteSubs.size,
+    ...(withSubs ? { subscriptions_list: [...r.remoteSubs.keys()].map(textFromWire) } : {}),
+  }));
+  return {
+    server_id: broker.serverId,
+    server_name: broker.settings.serverName,
+    now: new Date().toISOString(),
+    cluster: cluster?.settings.name ?? "",
+    port: cluster?.port ?? 0,
+    num_routes: routes.length,
+    routes,
+  };
+}
+
 /** Prometheus text exposition of the broker's counters and gauges. */
 export function metrics(broker: Broker): string {
   const s = broker.stats;
@@ -161,6 +195,30 @@ export function metrics(broker: Broker): string {
     "Listeners replaced after they stopped accepting",
     s.listenerRestarts,
   );
+  const cluster = broker.cluster;
+  if (cluster) {
+    const c = cluster.stats;
+    metric(
+      "routes",
+      "gauge",
+      "Routes open to other brokers of the cluster",
+      cluster.openRoutes.length,
+    );
+    metric("routes_accepted_total", "counter", "Routes other brokers dialled", c.routesAccepted);
+    metric("routes_solicited_total", "counter", "Routes this broker dialled", c.routesSolicited);
+    metric("routes_closed_total", "counter", "Routes that closed", c.routesClosed);
+    metric("route_dial_failures_total", "counter", "Route dials that failed", c.dialFailures);
+    metric(
+      "route_peers_refused_total",
+      "counter",
+      "Route peers refused for their certificate or handshake",
+      c.refusedPeers,
+    );
+    const routes = cluster.openRoutes;
+    const sum = (f: (r: (typeof routes)[number]) => number) => routes.reduce((n, r) => n + f(r), 0);
+    metric("route_in_msgs", "gauge", "Messages received on open routes", sum((r) => r.inMsgs));
+    metric("route_out_msgs", "gauge", "Messages sent on open routes", sum((r) => r.outMsgs));
+  }
   metric(
     "resident_memory_bytes",
     "gauge",
@@ -184,6 +242,8 @@ export function handleMonitor(broker: Broker, request: Request): Response {
       return json(connz(broker, url.searchParams));
     case "/subsz":
       return json(subsz(broker));
+    case "/routez":
+      return json(routez(broker, url.searchParams));
     case "/healthz":
       if (broker.listenerAlive) return json({ status: "ok" });
       return new Response(
@@ -196,7 +256,7 @@ export function handleMonitor(broker: Broker, request: Request): Response {
       });
     default:
       return new Response(
-        `Cannot find '${url.pathname}': try /varz, /connz, /subsz, /healthz or /metrics\n`,
+        `Cannot find '${url.pathname}': try /varz, /connz, /routez, /subsz, /healthz or /metrics\n`,
         {
           status: 404,
         },

@@ -24,6 +24,37 @@ export interface ProtocolHandler {
   pong(): void;
 }
 
+/**
+ * Receives the operations another broker sends on a route (nats-server's cluster protocol).
+ * Accounts are passed through: Chorale serves only nats-server's global account, `$G`.
+ */
+export interface RouteProtocolHandler {
+  /** `INFO <json>`: the first one introduces the peer; later ones gossip about other brokers. */
+  info(json: string): void;
+  /** `CONNECT <json>` from a broker that connected to us. */
+  connect(json: string): void;
+  /** `RS+ <account> <subject> [<queue> <weight>]` (or `LS+` with an origin first). */
+  remoteSubscribe(account: string, subject: string, queue: string | null, weight: number): void;
+  /** `RS- <account> <subject> [<queue>]` (or `LS-` with an origin first). */
+  remoteUnsubscribe(account: string, subject: string, queue: string | null): void;
+  /**
+   * `RMSG`, `HMSG` or `LMSG`: a message for local subscribers. `queues` names the queue groups the
+   * sender chose this broker for; -1 `headerSize` means no headers.
+   */
+  routedMessage(
+    account: string,
+    subject: string,
+    reply: string | null,
+    queues: string[] | null,
+    headerSize: number,
+    data: Uint8Array,
+  ): void;
+  ping(): void;
+  pong(): void;
+  /** `-ERR '<text>'` from the peer. */
+  error(text: string): void;
+}
+
 /** Why the parser gave up; each maps to the `-ERR` text nats-server sends. */
 export const ProtocolErrorCodes = {
   unknownOperation: "Unknown Protocol Operation",
@@ -59,6 +90,11 @@ export interface ParserOptions {
    * so no payload is buffered for a client that has not connected. @default false
    */
   requireConnect?: boolean;
+  /**
+   * Read nats-server's cluster protocol, as spoken on a route between brokers, and hand its
+   * operations to this handler instead of the client handler.
+   */
+  route?: RouteProtocolHandler;
 }
 
 const LF = 0x0a;
@@ -84,6 +120,8 @@ const decoder = new TextDecoder();
  */
 export class Parser {
   readonly #handler: ProtocolHandler;
+  /** Set on a route: the parser then reads the cluster protocol instead of the client one. */
+  readonly #route: RouteProtocolHandler | null;
   readonly #maxControlLine: number;
   readonly #maxPayload: number;
   /** Bytes of a control line split across reads. */
@@ -94,6 +132,8 @@ export class Parser {
   #pendingSubject = "";
   #pendingReply: string | null = null;
   #pendingHeaderSize = -1;
+  #pendingAccount = "";
+  #pendingQueues: string[] | null = null;
   /** Payload bytes (plus CRLF) gathered so far when a payload is split across reads. */
   #payload: Uint8Array | null = null;
   #payloadLength = 0;
@@ -106,6 +146,7 @@ export class Parser {
 
   constructor(handler: ProtocolHandler, options: ParserOptions = {}) {
     this.#handler = handler;
+    this.#route = options.route ?? null;
     this.#maxControlLine = options.maxControlLine ?? 4096;
     this.#maxPayload = options.maxPayload ?? 1_048_576;
     this.#requireConnect = options.requireConnect ?? false;
@@ -203,6 +244,17 @@ export class Parser {
         `Cannot parse payload of ${data.length} bytes for '${this.#pendingSubject}' as it is not followed by CRLF`,
       );
     }
+    if (this.#route) {
+      this.#route.routedMessage(
+        this.#pendingAccount,
+        this.#pendingSubject,
+        this.#pendingReply,
+        this.#pendingQueues,
+        this.#pendingHeaderSize,
+        data,
+      );
+      return;
+    }
     this.#handler.publish(this.#pendingSubject, this.#pendingReply, this.#pendingHeaderSize, data);
   }
 
@@ -216,6 +268,7 @@ export class Parser {
   /** Handles the control line `buf[start, end)`, its line ending already cut off. */
   #controlLine(buf: Uint8Array, start: number, end: number): void {
     if (end === start) return; // nats-server tolerates empty lines between operations
+    if (this.#route) return this.#routeLine(wireString(buf, start, end));
     // The hot path: PUB, tokenized on bytes with no string work beyond the subject.
     if (
       end - start > 4 && (buf[start]! | 0x20) === 0x70 && (buf[start + 1]! | 0x20) === 0x75 &&
@@ -265,6 +318,106 @@ export class Parser {
           `Cannot parse operation '${op.slice(0, 32)}' as it is not a client operation`,
         );
     }
+  }
+
+  /** A control line of the cluster protocol. */
+  #routeLine(text: string): void {
+    const space = text.search(/[ \t]/);
+    const op = (space < 0 ? text : text.slice(0, space)).toUpperCase();
+    const rest = space < 0 ? "" : text.slice(space + 1);
+    if (rest.length > this.#maxControlLine) this.#tooLong(rest.length);
+    const route = this.#route!;
+    switch (op) {
+      case "RS+":
+      case "LS+":
+        return this.#remoteSub(op, rest, op === "LS+");
+      case "RS-":
+      case "LS-":
+        return this.#remoteUnsub(op, rest, op === "LS-");
+      case "RMSG":
+        return this.#routedMsg(op, rest, 0, false);
+      case "HMSG":
+        return this.#routedMsg(op, rest, 0, true);
+      case "LMSG":
+        return this.#routedMsg(op, rest, 1, true);
+      case "PING":
+        return route.ping();
+      case "PONG":
+        return route.pong();
+      case "INFO":
+        return route.info(decoder.decode(wireBytes(rest)).trim());
+      case "CONNECT":
+        return route.connect(decoder.decode(wireBytes(rest)).trim());
+      case "-ERR":
+        return route.error(rest.trim().replace(/^'(.*)'$/, "$1"));
+      case "+OK":
+        return;
+      default:
+        this.#stopped = true;
+        throw new ProtocolError(
+          ProtocolErrorCodes.unknownOperation,
+          `Cannot parse operation '${op.slice(0, 32)}' as it is not a route operation`,
+        );
+    }
+  }
+
+  /** `RS+ <account> <subject> [<queue> <weight>]`, after an origin cluster for `LS+`. */
+  #remoteSub(op: string, rest: string, origin: boolean): void {
+    const args = splitArgs(rest).slice(origin ? 1 : 0);
+    if (args.length === 2) return this.#route!.remoteSubscribe(args[0]!, args[1]!, null, 0);
+    if (args.length === 4) {
+      const weight = parseSize(args[3]!);
+      if (weight < 0) this.#badArgs(op, rest, "the queue weight is not a valid number");
+      return this.#route!.remoteSubscribe(args[0]!, args[1]!, args[2]!, weight);
+    }
+    this.#badArgs(op, rest, "they need an account, a subject and an optional queue and weight");
+  }
+
+  /** `RS- <account> <subject> [<queue>]`, after an origin cluster for `LS-`. */
+  #remoteUnsub(op: string, rest: string, origin: boolean): void {
+    const args = splitArgs(rest).slice(origin ? 1 : 0);
+    if (args.length === 2 || args.length === 3) {
+      return this.#route!.remoteUnsubscribe(args[0]!, args[1]!, args[2] ?? null);
+    }
+    this.#badArgs(op, rest, "they need an account, a subject and an optional queue");
+  }
+
+  /**
+   * `RMSG <account> <subject> [+ <reply> <queue>... | \| <queue>... | <reply>] <size>`; `HMSG` and
+   * `LMSG` carry a header size before the size, and `LMSG` an origin cluster first.
+   */
+  #routedMsg(op: string, rest: string, skip: number, headers: boolean): void {
+    const args = splitArgs(rest).slice(skip);
+    const sizes = headers ? 2 : 1;
+    if (args.length < 2 + sizes) {
+      this.#badArgs(op, rest, `they need an account, a subject and ${sizes} size(s)`);
+    }
+    const size = parseSize(args[args.length - 1]!);
+    let headerSize = headers ? parseSize(args[args.length - 2]!) : -1;
+    if (size < 0 || (headers && (headerSize < 0 || headerSize > size))) {
+      this.#badArgs(op, rest, "a size is not a valid number");
+    }
+    // A header block of zero bytes (LMSG always has the field) means no headers.
+    if (headerSize === 0) headerSize = -1;
+    this.#checkPayload(size);
+    const middle = args.slice(2, args.length - sizes);
+    let reply: string | null = null;
+    let queues: string[] | null = null;
+    if (middle.length === 1) {
+      reply = middle[0]!;
+    } else if (middle.length > 1) {
+      if (middle[0] === "+" && middle.length >= 3) {
+        reply = middle[1]!;
+        queues = middle.slice(2);
+      } else if (middle[0] === "|") {
+        queues = middle.slice(1);
+      } else {
+        this.#badArgs(op, rest, "the reply indicator is neither '+' nor '|'");
+      }
+    }
+    this.#pendingAccount = args[0]!;
+    this.#pendingQueues = queues;
+    this.#expectPayload(args[1]!, reply, headerSize, size);
   }
 
   /** PUB from the bytes of its arguments, `line[from, n)`: `<subject> [reply] <size>`. */

@@ -1,5 +1,10 @@
 import assert from "node:assert/strict";
-import { Parser, ProtocolError, type ProtocolHandler } from "./parser.ts";
+import {
+  Parser,
+  ProtocolError,
+  type ProtocolHandler,
+  type RouteProtocolHandler,
+} from "./parser.ts";
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
@@ -176,3 +181,97 @@ Deno.test("Parser survives random and mutated input with only ProtocolErrors", (
     }
   }
 });
+
+// The cluster protocol, as nats-server 2.9 speaks it on routes.
+
+function routeRecorder(): { events: string[]; handler: RouteProtocolHandler } {
+  const events: string[] = [];
+  const handler: RouteProtocolHandler = {
+    info: (json) => events.push(`INFO ${json}`),
+    connect: (json) => events.push(`CONNECT ${json}`),
+    remoteSubscribe: (a, s, q, w) => events.push(`RS+ ${a} ${s} ${q} ${w}`),
+    remoteUnsubscribe: (a, s, q) => events.push(`RS- ${a} ${s} ${q}`),
+    routedMessage: (a, s, r, qs, h, d) =>
+      events.push(`MSG ${a} ${s} ${r} ${qs?.join(",")} ${h} ${new TextDecoder().decode(d)}`),
+    ping: () => events.push("PING"),
+    pong: () => events.push("PONG"),
+    error: (text) => events.push(`ERR ${text}`),
+  };
+  return { events, handler };
+}
+
+const ROUTE_INPUT = [
+  'INFO {"server_id":"N1"}',
+  "RS+ $G orders.*",
+  "RS+ $G jobs workers 3",
+  "LS+ hub $G leaf.> q 1",
+  "RS- $G jobs workers",
+  "RMSG $G orders.new 5\r\nhello",
+  "RMSG $G orders.new _INBOX.1 2\r\nhi",
+  "RMSG $G jobs + _INBOX.2 workers other 3\r\nabc",
+  "RMSG $G jobs | workers 1\r\nz",
+  "HMSG $G h.x _INBOX.3 12 14\r\nNATS/1.0\r\n\r\nok",
+  "PING",
+  "-ERR 'Unknown Protocol Operation'",
+].join("\r\n") + "\r\n";
+
+const ROUTE_EVENTS = [
+  'INFO {"server_id":"N1"}',
+  "RS+ $G orders.* null 0",
+  "RS+ $G jobs workers 3",
+  "RS+ $G leaf.> q 1",
+  "RS- $G jobs workers",
+  "MSG $G orders.new null undefined -1 hello",
+  "MSG $G orders.new _INBOX.1 undefined -1 hi",
+  "MSG $G jobs _INBOX.2 workers,other -1 abc",
+  "MSG $G jobs null workers -1 z",
+  "MSG $G h.x _INBOX.3 undefined 12 NATS/1.0\r\n\r\nok",
+  "PING",
+  "ERR Unknown Protocol Operation",
+];
+
+Deno.test("Parser reads the route protocol: interest, routed messages with queues and headers", () => {
+  const { events, handler } = routeRecorder();
+  new Parser(ROUTE_HANDLER_UNUSED, { route: handler }).feed(encoder.encode(ROUTE_INPUT));
+  assert.deepEqual(events, ROUTE_EVENTS);
+});
+
+Deno.test("Parser reads the route protocol one byte at a time", () => {
+  const { events, handler } = routeRecorder();
+  const parser = new Parser(ROUTE_HANDLER_UNUSED, { route: handler });
+  for (const byte of encoder.encode(ROUTE_INPUT)) parser.feed(Uint8Array.of(byte));
+  assert.deepEqual(events, ROUTE_EVENTS);
+});
+
+Deno.test("Parser rejects malformed route operations", () => {
+  for (
+    const line of [
+      "RS+ $G",
+      "RS+ $G foo q notanumber",
+      "RS- $G",
+      "RMSG $G foo",
+      "RMSG $G foo ? a b 3",
+      "HMSG $G foo 5 3",
+      "SUB foo 1",
+    ]
+  ) {
+    const { handler } = routeRecorder();
+    assert.throws(
+      () =>
+        new Parser(ROUTE_HANDLER_UNUSED, { route: handler }).feed(encoder.encode(`${line}\r\n`)),
+      ProtocolError,
+      line,
+    );
+  }
+});
+
+const ROUTE_HANDLER_UNUSED: ProtocolHandler = {
+  connect() {},
+  publish() {
+    throw new Error("client operations must not reach a route");
+  },
+  subscribe() {},
+  unsubscribe() {},
+  ping() {},
+  pong() {},
+};

@@ -23,6 +23,13 @@ export function choraleBrokerConfig(options: BrokerOptions): Record<string, unkn
       identities: Object.entries(options.permissions ?? {}).map(([match, p]) => ({ match, ...p })),
     },
   };
+  if (options.cluster) {
+    config.cluster = {
+      listen: `127.0.0.1:${options.cluster.port}`,
+      routes: options.cluster.routes,
+      name: options.cluster.name ?? "chorale",
+    };
+  }
   return { ...config, ...options.choraleConfig };
 }
 

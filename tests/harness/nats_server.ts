@@ -83,6 +83,27 @@ function userEntry(name: string, spec: PermissionSpec | undefined): string {
   return `    { user: ${quote(name)}, permissions: { ${parts.join(", ")} } }`;
 }
 
+/** The `cluster` block: routes over mutual TLS with the broker's certificate. */
+function clusterBlock(options: BrokerOptions): string[] {
+  const { cluster, pki } = options;
+  if (!cluster) return [];
+  return [
+    `cluster {`,
+    `  name: ${quote(cluster.name ?? "chorale")}`,
+    `  host: "127.0.0.1"`,
+    `  port: ${cluster.port}`,
+    `  routes: ${quote(cluster.routes)}`,
+    `  tls {`,
+    `    cert_file: ${quote(pki.broker.certFile)}`,
+    `    key_file: ${quote(pki.broker.keyFile)}`,
+    `    ca_file: ${quote(pki.caFile)}`,
+    `    verify: true`,
+    `    timeout: 2`,
+    `  }`,
+    `}`,
+  ];
+}
+
 /** Names verify_and_map may match for every certificate in the PKI directory. */
 async function pkiIdentities(dir: string): Promise<Set<string>> {
   const names = new Set<string>();
@@ -127,6 +148,7 @@ async function writeConfig(dir: string, options: BrokerOptions): Promise<string>
     `  verify_and_map: true`,
     `  timeout: 2`,
     `}`,
+    ...clusterBlock(options),
     `authorization {`,
     `  timeout: ${options.authTimeoutSeconds ?? 2}`,
     `  users = [`,

@@ -37,6 +37,11 @@ export interface BrokerOptions {
   authTimeoutSeconds?: number;
   /** Largest number of client connections. @default 65536 */
   maxConnections?: number;
+  /**
+   * Join a cluster: listen for routes on `port` of 127.0.0.1 (mutual TLS with the broker's
+   * certificate) and dial `routes` (`nats-route://127.0.0.1:<port>`). @default none
+   */
+  cluster?: { port: number; routes: string[]; name?: string };
   /** Extra settings for Chorale's broker only (merged over the generated file); others ignore it. */
   choraleConfig?: Record<string, unknown>;
 }
