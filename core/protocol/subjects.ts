@@ -54,3 +54,13 @@ export function federationSubject(name: string): string {
 export function federationCollectiveSubject(name: string): string {
   return `choria.federation.${name}.collective`;
 }
+
+/** `choria.machine.transition`: where autonomous agents announce their transitions. */
+export function machineTransitionSubject(): string {
+  return "choria.machine.transition";
+}
+
+/** `choria.machine.watcher.<type>.state`: where a watcher of `type` announces its state. */
+export function machineWatcherSubject(type: string): string {
+  return `choria.machine.watcher.${type}.state`;
+}
