@@ -55,6 +55,45 @@ export function federationCollectiveSubject(name: string): string {
   return `choria.federation.${name}.collective`;
 }
 
+/** `choria.lifecycle.>`: every lifecycle event, the subjects of the `CHORIA_EVENTS` stream. */
+export function lifecycleWildcard(): string {
+  return "choria.lifecycle.>";
+}
+
+/** `choria.machine.>`: every autonomous agent event, the subjects of `CHORIA_MACHINE`. */
+export function machineWildcard(): string {
+  return "choria.machine.>";
+}
+
+/**
+ * `choria.registration.<identity>`: a node's latest inventory in the registration stream; with
+ * `%s` as the identity it is the data adapter's output subject template.
+ */
+export function registrationStreamSubject(identity: string): string {
+  return `choria.registration.${identity}`;
+}
+
+/** `choria.registration.>`: the subjects of the `CHORIA_REGISTRATION` stream. */
+export function registrationStreamWildcard(): string {
+  return "choria.registration.>";
+}
+
+/** The access classes of the stream store's API, each its own subject branch for permissions. */
+export type StreamsApiAccess = "read" | "write" | "manage";
+
+/**
+ * `chorale.streams.api.<access>.<operation>`: the stream store's request/reply API. Broker
+ * permissions grant `read`, `write` and `manage` separately.
+ */
+export function streamsApiSubject(access: StreamsApiAccess, operation: string): string {
+  return `chorale.streams.api.${access}.${operation}`;
+}
+
+/** `chorale.streams.api.>` (or one access class's branch): what the store service subscribes to. */
+export function streamsApiWildcard(access?: StreamsApiAccess): string {
+  return access === undefined ? "chorale.streams.api.>" : `chorale.streams.api.${access}.>`;
+}
+
 /** `choria.machine.transition`: where autonomous agents announce their transitions. */
 export function machineTransitionSubject(): string {
   return "choria.machine.transition";
