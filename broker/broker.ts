@@ -86,10 +86,10 @@ export interface BrokerSettings {
   /** Routes to other brokers; null for a broker on its own. */
   cluster: ClusterSettings | null;
   /**
-   * Share the client port with other processes (`SO_REUSEPORT`), as the workers of
-   * `--workers` do. @default false
+   * This process's index among the workers of `--workers`, which share the client port
+   * (`SO_REUSEPORT`); null for a broker on its own. @default null
    */
-  reusePort: boolean;
+  worker: number | null;
 }
 
 /** Counters the monitor publishes. */
@@ -252,10 +252,12 @@ export class Broker implements ConnectionHost, AsyncDisposable {
         { host: this.settings.host, port: this.#port },
       );
     }
-    this.#log.info("listening", {
+    // A worker's supervisor says "listening" once every worker is up and routed.
+    this.#log.info(this.settings.worker === null ? "listening" : "worker listening", {
       host: this.settings.host,
       port: this.#port,
       tls: !this.settings.insecure,
+      ...(this.settings.worker === null ? {} : { worker: this.settings.worker }),
     });
     return { host: this.settings.host, port: this.#port };
   }
@@ -264,7 +266,7 @@ export class Broker implements ConnectionHost, AsyncDisposable {
     const listener = net.createServer((socket) => this.#accept(socket));
     await new Promise<void>((resolve, reject) => {
       listener.once("error", reject);
-      const options = { host: this.settings.host, port, reusePort: this.settings.reusePort };
+      const options = { host: this.settings.host, port, reusePort: this.settings.worker !== null };
       listener.listen(options as net.ListenOptions, () => {
         listener.off("error", reject);
         resolve();
@@ -287,7 +289,10 @@ export class Broker implements ConnectionHost, AsyncDisposable {
     try {
       const result = await probeListener(this.settings.host, this.#port, PROBE_TIMEOUT_MS);
       if (this.#closing) return;
-      if (result.state === "alive") {
+      if (result.state === "alive" && result.serverId !== this.serverId) {
+        // Another process on the same port (--workers) answered: this listener is not tested.
+        this.#log.debug("listener probe answered by another worker", { port: this.#port });
+      } else if (result.state === "alive") {
         this.listenerAlive = true;
         const probe = this.connections.get(result.clientId);
         if (probe) {

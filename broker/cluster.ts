@@ -379,6 +379,8 @@ export class Cluster implements RouteHost {
     const id = info.server_id;
     if (id === this.#broker.serverId || this.#byId.has(id) || this.#dialling.has(id)) return;
     if (!info.ip) return;
+    // A configured route is dialled (and dialled again) by its own loop already.
+    if (this.settings.routes.some((url) => sameRoute(url, info.ip!))) return;
     if (info.cluster && info.cluster !== this.settings.name) return;
     this.#dialling.add(id);
     this.#log.info("learned of a broker by gossip", { remote_id: id, url: info.ip });
@@ -519,6 +521,15 @@ export function parseRouteUrl(url: string): { host: string; port: number } {
     throw new TypeError(`Cannot parse route URL '${url}': expected nats-route://host:port`);
   }
   return { host, port };
+}
+
+function sameRoute(a: string, b: string): boolean {
+  try {
+    const [x, y] = [parseRouteUrl(a), parseRouteUrl(b)];
+    return x.host === y.host && x.port === y.port;
+  } catch {
+    return false;
+  }
 }
 
 function hostPort(host: string, port: number): string {

@@ -172,7 +172,7 @@ export const BrokerConfigKeys: readonly ConfigKey[] = [
   {
     key: "workers",
     type: "integer",
-    default: 1,
+    default: 0,
     env: "CHORALE_BROKER_WORKERS",
     doc:
       "Broker processes sharing the client port, joined by internal routes (0: one per 18,000 max_connections, at least 2 per core)",
@@ -355,7 +355,7 @@ export function settingsFromValues(
     tlsTimeoutMs: values["tls.timeout"] as number,
     permissions: parsePermissions(values.permissions, problems),
     cluster: clusterFromValues(values, problems),
-    reusePort: false,
+    worker: null,
   };
 }
 

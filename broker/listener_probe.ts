@@ -10,7 +10,7 @@ import * as net from "node:net";
 /** What a probe found. */
 export type ProbeResult =
   /** The listener answered; `clientId` is the id the broker gave the probe's connection. */
-  | { state: "alive"; clientId: number }
+  | { state: "alive"; clientId: number; serverId: string }
   /** Connected, but no INFO came in time: nothing accepts on the socket. */
   | { state: "dead" }
   /** The probe could not connect at all (for example, out of descriptors itself). */
@@ -49,8 +49,10 @@ export function probeListener(host: string, port: number, timeoutMs: number): Pr
       received += new TextDecoder().decode(chunk);
       const end = received.indexOf("\r\n");
       if (end < 0) return;
-      const id = /"client_id":(\d+)/.exec(received.slice(0, end))?.[1];
-      finish({ state: "alive", clientId: Number(id ?? 0) });
+      const line = received.slice(0, end);
+      const id = /"client_id":(\d+)/.exec(line)?.[1];
+      const serverId = /"server_id":"([^"]*)"/.exec(line)?.[1] ?? "";
+      finish({ state: "alive", clientId: Number(id ?? 0), serverId });
     });
     socket.on("error", (error: Error) => finish({ state: "unknown", reason: error.message }));
     socket.on("close", () => {

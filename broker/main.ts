@@ -1,20 +1,22 @@
 /**
  * `deno task broker`: the Chorale broker daemon.
  *
- * Permissions it needs: `--allow-net` to listen on the configured client and monitoring
- * addresses (known only from its configuration); `--allow-read` for its configuration file and TLS
- * material (paths from its configuration); `--allow-env=CHORALE_*` for its overrides;
- * `--allow-sys=hostname` for its default server name.
+ * Permissions it needs: `--allow-net` to listen on the configured client, route and monitoring
+ * addresses and to dial routes (all known only from its configuration); `--allow-read` for its
+ * configuration file and TLS material (paths from its configuration); `--allow-env=CHORALE_*` for
+ * its overrides; `--allow-sys=hostname` for its default server name; `--allow-run=deno` to start
+ * its workers under `--workers` (each worker runs with the rest of these, without `--allow-run`).
  *
  * @module
  */
-import { Command } from "@commander-js/extra-typings";
+import { Command, Option } from "@commander-js/extra-typings";
 import { ConfigError, describeKeys, loadConfig } from "../core/config.ts";
 import { readConfigFile, waitForStopSignal } from "../core/daemon.ts";
-import { jsonLogger, type LogLevel, LogLevels } from "../core/log.ts";
+import { jsonLogger, type Logger, type LogLevel, LogLevels } from "../core/log.ts";
 import { Broker, type BrokerSettings } from "./broker.ts";
 import { BrokerConfigKeys, parseHostPort, settingsFromValues } from "./config.ts";
 import { serveMonitor } from "./monitor.ts";
+import { automaticWorkers, superviseWorkers } from "./workers.ts";
 
 /** Turns loaded values into settings, reading TLS files; throws ConfigError listing every problem. */
 export async function settingsFrom(
@@ -60,6 +62,8 @@ async function main(args: string[]): Promise<number> {
     .option("--cluster <host:port>", "route listener: join a cluster of brokers")
     .option("--routes <urls>", "route URLs to dial, comma separated (nats-route://host:port)")
     .option("--cluster-name <name>", "cluster name, the same on every broker of the cluster")
+    .option("--workers <n>", "broker processes sharing the client port (0: automatic)")
+    .addOption(new Option("--worker <index>", "run as one worker of a supervisor").hideHelp())
     .option("--log-level <level>", "debug, info, warn or error")
     .addHelpText(
       "after",
@@ -88,6 +92,7 @@ async function main(args: string[]): Promise<number> {
       "cluster.listen": opts.cluster,
       "cluster.routes": opts.routes,
       "cluster.name": opts.clusterName,
+      workers: opts.worker === undefined ? opts.workers : "1",
       log_level: opts.logLevel,
     },
   });
@@ -101,6 +106,23 @@ async function main(args: string[]): Promise<number> {
     return 2;
   }
   const logger = jsonLogger({ component: "broker", level: loaded.values.log_level as LogLevel });
+  const configured = loaded.values.workers as number;
+  const workers = configured === 0
+    ? automaticWorkers(settings.maxConnections, navigator.hardwareConcurrency)
+    : configured;
+  if (workers > 1) {
+    if (settings.cluster) {
+      console.error(
+        "broker: workers: cannot be combined with cluster.listen; run one process per cluster member (--workers 1)",
+      );
+      return 2;
+    }
+    return await runSupervisor(args, settings, String(loaded.values.monitor), workers, logger);
+  }
+  if (opts.worker !== undefined) {
+    settings.worker = Number(opts.worker);
+    settings.serverName = `${settings.serverName}-w${settings.worker}`;
+  }
   const broker = new Broker(settings, logger);
   try {
     await broker.start();
@@ -113,12 +135,50 @@ async function main(args: string[]): Promise<number> {
   if (monitorAt !== "") {
     const { host, port } = parseHostPort(monitorAt) as { host: string; port: number };
     monitor = serveMonitor(broker, host, port);
-    logger.info("monitoring", { host, port: monitor.addr.port });
+    logger.info("monitoring", {
+      host,
+      port: monitor.addr.port,
+      ...(settings.worker === null ? {} : { worker: settings.worker, pid: Deno.pid }),
+    });
   }
   await waitForStopSignal();
   await monitor?.shutdown();
   await broker.shutdown();
   return 0;
+}
+
+async function runSupervisor(
+  args: string[],
+  settings: BrokerSettings,
+  monitor: string,
+  count: number,
+  logger: Logger,
+): Promise<number> {
+  const stop = new AbortController();
+  void waitForStopSignal().then(() => stop.abort());
+  return await superviseWorkers(
+    {
+      count,
+      args: withoutFlag(args, "--workers"),
+      host: settings.host,
+      port: settings.port,
+      monitor: monitor === "" ? null : parseHostPort(monitor) as { host: string; port: number },
+      tls: !settings.insecure,
+      main: new URL("./main.ts", import.meta.url).pathname,
+    },
+    logger,
+    stop.signal,
+  );
+}
+
+/** `args` without `flag` and its value (`--flag v` or `--flag=v`). */
+function withoutFlag(args: string[], flag: string): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < args.length; i++) {
+    if (args[i] === flag) i++;
+    else if (!args[i]!.startsWith(`${flag}=`)) out.push(args[i]!);
+  }
+  return out;
 }
 
 if (import.meta.main) {

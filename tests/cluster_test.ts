@@ -11,7 +11,7 @@ import { choraleBrokerConfig } from "./harness/chorale_broker.ts";
 import { startBroker } from "./harness/broker_process.ts";
 import { natsServerPath, startNatsServer } from "./harness/nats_server.ts";
 import { makeTestPki, type TestPki } from "./harness/pki.ts";
-import { freePort } from "./harness/ports.ts";
+import { freePort } from "../broker/ports.ts";
 import { within } from "./harness/wait.ts";
 
 const WAIT_MS = 10_000;

@@ -72,7 +72,11 @@ export async function spawnBroker(options: BrokerProcessOptions = {}): Promise<B
   const [command, ...prefix] = [...(options.wrapper ?? []), Deno.execPath()];
   let proc: WatchedProcess;
   try {
-    proc = spawnWatched(command!, [...prefix, ...args], options.env);
+    // One process unless a test asks for workers: the automatic count depends on the machine.
+    proc = spawnWatched(command!, [...prefix, ...args], {
+      CHORALE_BROKER_WORKERS: "1",
+      ...options.env,
+    });
   } catch (error) {
     await removeDir();
     throw error;

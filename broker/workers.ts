@@ -1,0 +1,206 @@
+/**
+ * `deno task broker --workers N`: N broker processes on one client port (`SO_REUSEPORT`, so the
+ * kernel spreads new connections over them), joined by internal routes on loopback into a full
+ * mesh, so a message published on any worker reaches subscribers on every worker exactly once. One
+ * process cannot hold more than about 20,000 descriptors here; N workers hold N times as many.
+ *
+ * The supervisor starts the workers with the broker's own permissions, forwards their log lines,
+ * says `listening` once every worker listens and is routed to every other, restarts a worker that
+ * dies (its clients reconnect to the others, then spread again), and stops them all on SIGINT or
+ * SIGTERM.
+ *
+ * @module
+ */
+import { freePort } from "./ports.ts";
+import type { Logger } from "../core/log.ts";
+
+/**
+ * The permissions of `deno task broker` without `--allow-run`: what each worker gets. A test
+ * checks they match deno.json.
+ */
+export const WORKER_PERMISSIONS: readonly string[] = [
+  "--allow-net",
+  "--allow-read",
+  "--allow-env=CHORALE_*,LOG_TOKENS,LOG_STREAM,NO_COLOR,FORCE_COLOR,CLICOLOR_FORCE",
+  "--allow-sys=hostname",
+];
+
+/** Sockets one worker is planned for, below the per-process descriptor limit of 20,000. */
+export const SOCKETS_PER_WORKER = 18_000;
+
+/**
+ * The worker count when `workers` is 0 (automatic): enough processes for `maxConnections` at
+ * {@linkcode SOCKETS_PER_WORKER} each, at least one, at most two per core.
+ *
+ * @example
+ * ```ts
+ * import { automaticWorkers } from "./workers.ts";
+ * console.log(automaticWorkers(65_536, 2)); // 4
+ * ```
+ */
+export function automaticWorkers(maxConnections: number, cores: number): number {
+  const needed = Math.ceil(maxConnections / SOCKETS_PER_WORKER);
+  return Math.max(1, Math.min(needed, 2 * Math.max(1, cores)));
+}
+
+/** How the supervisor runs its workers. */
+export interface WorkerPlan {
+  count: number;
+  /** The broker's own flags, without `--workers`; worker flags are appended. */
+  args: string[];
+  /** Client listener every worker shares (a free port is chosen first when it is 0). */
+  host: string;
+  port: number;
+  /** Monitoring listener; worker `i` serves on `port + i`. Null when off. */
+  monitor: { host: string; port: number } | null;
+  /** Whether clients must use mutual TLS (for the log line). */
+  tls: boolean;
+  /** The `broker/main.ts` to run. */
+  main: string;
+}
+
+const RESTART_DELAY_MS = 500;
+const READY_TIMEOUT_MS = 30_000;
+const STOP_GRACE_MS = 5_000;
+
+interface Worker {
+  index: number;
+  routePort: number;
+  child: Deno.ChildProcess | null;
+  listening: boolean;
+  routes: number;
+}
+
+/** Runs the workers until `signal` aborts; resolves with the exit code. */
+export async function superviseWorkers(
+  plan: WorkerPlan,
+  logger: Logger,
+  signal: AbortSignal,
+): Promise<number> {
+  const port = plan.port === 0 ? await freePort(plan.host) : plan.port;
+  const workers: Worker[] = [];
+  for (let index = 0; index < plan.count; index++) {
+    workers.push({
+      index,
+      routePort: await freePort("127.0.0.1"),
+      child: null,
+      listening: false,
+      routes: 0,
+    });
+  }
+  const routeUrls = workers.map((w) => `nats-route://127.0.0.1:${w.routePort}`);
+  let announced = false;
+  const announce = () => {
+    if (announced) return;
+    if (!workers.every((w) => w.listening && w.routes >= plan.count - 1)) return;
+    announced = true;
+    logger.info("listening", { host: plan.host, port, workers: plan.count, tls: plan.tls });
+  };
+
+  const spawn = (worker: Worker) => {
+    const args = [
+      "run",
+      ...WORKER_PERMISSIONS,
+      plan.main,
+      ...plan.args,
+      "--worker",
+      String(worker.index),
+      "--listen",
+      `${plan.host}:${port}`,
+      "--cluster",
+      `127.0.0.1:${worker.routePort}`,
+      "--cluster-name",
+      "workers",
+      // Each pair of workers has one route, dialled by the later worker: no duplicates to settle.
+      ...(worker.index === 0 ? [] : ["--routes", routeUrls.slice(0, worker.index).join(",")]),
+      ...(plan.monitor
+        ? [
+          "--monitor",
+          `${plan.monitor.host}:${plan.monitor.port === 0 ? 0 : plan.monitor.port + worker.index}`,
+        ]
+        : []),
+    ];
+    worker.listening = false;
+    worker.routes = 0;
+    const child = new Deno.Command("deno", { args, stdin: "null", stdout: "null", stderr: "piped" })
+      .spawn();
+    worker.child = child;
+    void forwardLines(child.stderr, (line) => {
+      if (line.includes('"message":"worker listening"')) {
+        worker.listening = true;
+        announce();
+      } else if (line.includes('"message":"route registered"')) {
+        worker.routes++;
+        announce();
+      }
+      console.error(line);
+    });
+    void child.status.then((status) => {
+      if (worker.child !== child) return;
+      worker.child = null;
+      if (signal.aborted) return;
+      logger.warn("worker exited; restarting it", {
+        worker: worker.index,
+        code: status.code,
+        signal: status.signal,
+      });
+      setTimeout(() => {
+        if (!signal.aborted) spawn(worker);
+      }, RESTART_DELAY_MS);
+    });
+  };
+
+  for (const worker of workers) spawn(worker);
+  const readyTimer = setTimeout(() => {
+    if (!announced) {
+      logger.error("workers not all routed in time", {
+        listening: workers.filter((w) => w.listening).length,
+        routes: workers.map((w) => w.routes),
+      });
+    }
+  }, READY_TIMEOUT_MS);
+
+  await new Promise<void>((resolve) =>
+    signal.addEventListener("abort", () => resolve(), { once: true })
+  );
+  clearTimeout(readyTimer);
+  await Promise.all(workers.map((w) => stopWorker(w)));
+  return 0;
+}
+
+async function stopWorker(worker: Worker): Promise<void> {
+  const child = worker.child;
+  if (!child) return;
+  worker.child = null;
+  try {
+    child.kill("SIGTERM");
+  } catch {
+    return; // already gone
+  }
+  const timer = setTimeout(() => {
+    try {
+      child.kill("SIGKILL");
+    } catch {
+      // exited meanwhile
+    }
+  }, STOP_GRACE_MS);
+  await child.status;
+  clearTimeout(timer);
+}
+
+async function forwardLines(
+  stream: ReadableStream<Uint8Array>,
+  onLine: (line: string) => void,
+): Promise<void> {
+  let partial = "";
+  try {
+    for await (const chunk of stream.pipeThrough(new TextDecoderStream())) {
+      const lines = (partial + chunk).split("\n");
+      partial = lines.pop() ?? "";
+      for (const line of lines) onLine(line);
+    }
+  } catch {
+    // The stream ends with an error when the worker is killed mid-write.
+  }
+  if (partial !== "") onLine(partial);
+}

@@ -1,0 +1,189 @@
+/**
+ * `deno task broker --workers N`: several broker processes on one client port, joined by internal
+ * routes. Clients spread over the workers; messages, queue groups and permissions behave as on one
+ * broker; a worker killed with SIGKILL is restarted and its clients come back.
+ */
+import assert from "node:assert/strict";
+import { connect, type NatsConnection } from "nats";
+import { choraleBrokerConfig } from "./harness/chorale_broker.ts";
+import { startBroker, type StartedBrokerProcess } from "./harness/broker_process.ts";
+import { makeTestPki, type TestPki } from "./harness/pki.ts";
+import { taskPermissions } from "./harness/permissions.ts";
+import { within } from "./harness/wait.ts";
+import { automaticWorkers, WORKER_PERMISSIONS } from "../broker/workers.ts";
+
+const WAIT_MS = 15_000;
+
+async function startWorkers(pki: TestPki, count: number): Promise<StartedBrokerProcess> {
+  const config = {
+    ...choraleBrokerConfig({
+      pki,
+      permissions: { "mallory.mcollective": { publish: { deny: ["orders.>"] } } },
+    }),
+    monitor: "127.0.0.1:0",
+  };
+  return await startBroker({ config, flags: ["--workers", String(count)], waitForMonitor: false });
+}
+
+/** Each worker's monitoring port and process id, from its `monitoring` log lines (latest last). */
+function workerMonitors(broker: StartedBrokerProcess): Map<number, { port: number; pid: number }> {
+  const found = new Map<number, { port: number; pid: number }>();
+  for (const line of broker.proc.lines) {
+    if (!line.includes('"message":"monitoring"')) continue;
+    const entry = JSON.parse(line) as { worker: number; port: number; pid: number };
+    found.set(entry.worker, { port: entry.port, pid: entry.pid });
+  }
+  return found;
+}
+
+type Client = NatsConnection & AsyncDisposable;
+
+async function client(
+  pki: TestPki,
+  port: number,
+  name = "alice.mcollective",
+  reconnect = false,
+): Promise<Client> {
+  const cert = name === pki.client.name ? pki.client : await pki.issue("client", name);
+  const nc = await within(
+    connect({
+      servers: `127.0.0.1:${port}`,
+      tls: { ca: pki.caPem, cert: cert.cert, key: cert.key },
+      reconnect,
+      reconnectTimeWait: 100,
+      maxReconnectAttempts: -1,
+      timeout: WAIT_MS,
+    }),
+    `${name} to connect to the workers`,
+    WAIT_MS,
+  );
+  return Object.assign(nc, {
+    async [Symbol.asyncDispose]() {
+      if (!nc.isClosed()) await nc.close();
+    },
+  });
+}
+
+function counter(nc: NatsConnection, subject: string, queue?: string) {
+  const sub = nc.subscribe(subject, queue === undefined ? {} : { queue });
+  const state = { count: 0 };
+  void (async () => {
+    for await (const _ of sub) state.count++;
+  })();
+  return state;
+}
+
+async function until(test: () => boolean, what: string): Promise<void> {
+  await within(
+    (async () => {
+      while (!test()) await new Promise((resolve) => setTimeout(resolve, 20));
+    })(),
+    what,
+    WAIT_MS,
+  );
+}
+
+Deno.test("Workers run with the broker task's permissions minus --allow-run", async () => {
+  const task = await taskPermissions("broker");
+  assert.deepEqual(task.filter((p) => !p.startsWith("--allow-run")), [...WORKER_PERMISSIONS]);
+  assert.equal(automaticWorkers(65_536, 2), 4);
+  assert.equal(automaticWorkers(1_000, 2), 1);
+  assert.equal(automaticWorkers(500_000, 2), 4, "at most two per core");
+});
+
+Deno.test("Workers share one port and route between them exactly once, with permissions", async () => {
+  await using pki = await makeTestPki();
+  await using broker = await startWorkers(pki, 3);
+  const clients: Client[] = [];
+  try {
+    // New connections spread over the workers; keep connecting until three are seen.
+    const servers = new Set<string>();
+    while (servers.size < 3 && clients.length < 60) {
+      const nc = await client(pki, broker.port);
+      clients.push(nc);
+      servers.add(nc.info!.server_id);
+    }
+    assert.equal(servers.size, 3, "connections reached all three workers");
+    const plain = clients.map((nc) => counter(nc, "fleet.broadcast"));
+    const group = clients.map((nc) => counter(nc, "fleet.work", "workers"));
+    await Promise.all(clients.map((nc) => nc.flush()));
+    const publisher = clients[clients.length - 1]!;
+    // Interest crosses the routes shortly after SUB: probe until the furthest subscriber hears.
+    const probes = clients.map((nc) => counter(nc, "fleet.probe"));
+    await until(() => {
+      publisher.publish("fleet.probe");
+      return probes.every((p) => p.count > 0);
+    }, "interest from every worker to reach the publisher's worker");
+    for (let i = 0; i < 100; i++) {
+      publisher.publish("fleet.broadcast", "x");
+      publisher.publish("fleet.work", "x");
+    }
+    await publisher.flush();
+    await until(
+      () => plain.every((c) => c.count === 100) && group.reduce((n, c) => n + c.count, 0) === 100,
+      "every subscriber to get 100 broadcasts and the queue group 100 jobs",
+    );
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    assert.ok(plain.every((c) => c.count === 100), "no broadcast delivered twice");
+    assert.equal(group.reduce((n, c) => n + c.count, 0), 100, "each job to one member");
+
+    // A publisher denied orders.> is refused on whichever worker it lands.
+    const orders = clients.map((nc) => counter(nc, "orders.new"));
+    await Promise.all(clients.map((nc) => nc.flush()));
+    await using mallory = await client(pki, broker.port, "mallory.mcollective");
+    mallory.publish("orders.new", "forged");
+    await mallory.flush().catch(() => {});
+    publisher.publish("orders.new", "real");
+    await until(() => orders.every((c) => c.count >= 1), "the real order everywhere");
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    assert.ok(orders.every((c) => c.count === 1), "mallory's order reached no one");
+  } finally {
+    await Promise.all(clients.map((nc) => nc.close()));
+  }
+});
+
+Deno.test("A worker killed with SIGKILL is restarted and its clients reconnect", async () => {
+  await using pki = await makeTestPki();
+  await using broker = await startWorkers(pki, 2);
+  const monitors = workerMonitors(broker);
+  assert.equal(monitors.size, 2);
+  const victim = monitors.get(1)!;
+  const victimId = await (await fetch(`http://127.0.0.1:${victim.port}/varz`)).json() as {
+    server_id: string;
+  };
+  // Connect until one client is on the victim and one on the survivor.
+  const clients: Client[] = [];
+  try {
+    let onVictim: Client | null = null;
+    let onSurvivor: Client | null = null;
+    while ((!onVictim || !onSurvivor) && clients.length < 40) {
+      const nc = await client(pki, broker.port, pki.client.name, true);
+      clients.push(nc);
+      if (nc.info!.server_id === victimId.server_id) onVictim ??= nc;
+      else onSurvivor ??= nc;
+    }
+    assert.ok(onVictim && onSurvivor, "clients on both workers");
+    Deno.kill(victim.pid, "SIGKILL");
+    await broker.proc.waitForLine(
+      (l) => l.includes("worker exited; restarting it"),
+      "the supervisor to restart the worker",
+      WAIT_MS,
+    );
+    // The victim's client reconnects (to whichever worker), resubscribes, and hears the survivor's.
+    const heard = counter(onVictim, "after.restart");
+    await until(() => {
+      onSurvivor!.publish("after.restart");
+      return heard.count > 0;
+    }, "the reconnected client to hear messages from the other worker");
+    await broker.proc.waitForLine(
+      (l) =>
+        l.includes('"message":"worker listening"') && l.includes('"worker":1') &&
+        broker.proc.lines.filter((x) => x.includes('"worker":1') && x.includes("worker listening"))
+            .length === 2,
+      "the restarted worker to listen again",
+      WAIT_MS,
+    );
+  } finally {
+    await Promise.all(clients.map((nc) => nc.close()));
+  }
+});
