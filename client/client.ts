@@ -16,6 +16,13 @@
  * part of the handshake and becomes a {@linkcode CertificateRejectedError}. While connecting, a
  * listener also stops any such stray TLS alert from reaching the global error handler.
  *
+ * Federation: a client given `federations` (member collective names) is connected to the
+ * federation network. Each request is published to `choria.federation.<member>.federation` for
+ * every member, with the request subjects it is for in the transport's `federation.target`
+ * header (up to 200 per message, as Choria batches them) and the client's hop in `seen-by`;
+ * federation brokers deliver it inside each member collective and send the replies back to the
+ * usual reply subject. Discovery, calls and {@linkcode Client.trace} all work this way.
+ *
  * @module
  */
 import { connect, type NatsConnection, type Subscription, type TlsOptions } from "nats";
@@ -24,15 +31,18 @@ import { validateInputs } from "../agents/ddl.ts";
 import { type Logger, silentLogger } from "../core/log.ts";
 import { receiveReply } from "../core/protocol/receive.ts";
 import { createRequest, newRequestId, type RequestFilter } from "../core/protocol/request.ts";
-import { createSecureRequest } from "../core/protocol/secure_request.ts";
+import { createSecureRequest, type SecureRequestV1 } from "../core/protocol/secure_request.ts";
 import {
   broadcastSubject,
   callerId,
   directedSubject,
+  federationSubject,
   replyPrefix,
   replySubject,
 } from "../core/protocol/subjects.ts";
 import { createTransport, encodeTransport } from "../core/protocol/transport.ts";
+import { nowMs, readHops, type TraceStep, traceSteps, wireHop } from "../federation/hops.ts";
+import { MAX_TARGETS } from "../federation/pipeline.ts";
 import { createSigner, type Signer } from "../core/security/signing.ts";
 import { CertificateVerifier } from "../core/security/verify.ts";
 import {
@@ -232,6 +242,38 @@ class ResultStream implements RpcCall {
   }
 }
 
+/** How to reach nodes through federation brokers. */
+export interface FederationOptions {
+  /**
+   * Member collectives to reach through federation brokers: every request goes to
+   * `choria.federation.<name>.federation` for each, and `brokers` are the federation network's.
+   * @default none: requests go straight to the collective
+   */
+  federations?: string[];
+}
+
+/** Options for {@linkcode Client.trace}. */
+export interface TraceOptions {
+  /** @default the client's collective */
+  collective?: string;
+  /** How long to wait for the node's reply, milliseconds. @default 5000 */
+  timeoutMs?: number;
+}
+
+/** The path a request to one node and its reply took. */
+export interface TraceResult {
+  /** The node asked. */
+  node: string;
+  /** The request's id. */
+  requestId: string;
+  /** Whether it went through federation brokers. */
+  federated: boolean;
+  /** Every hop in order, the client's first and last, with the time between and inside them. */
+  steps: TraceStep[];
+  /** From publishing to receiving the reply, milliseconds. */
+  roundTripMs: number;
+}
+
 /** A call that failed before it could start (say on a closed client). */
 function failedCall(error: Error): RpcCall {
   return new ResultStream(() => Promise.reject(error));
@@ -261,6 +303,8 @@ export class Client implements AsyncDisposable {
   readonly certname: string;
   /** The collective calls go to unless they name another. */
   readonly collective: string;
+  /** Member collectives requests go through federation brokers to; empty when not federated. */
+  readonly federations: readonly string[];
   readonly #nc: NatsConnection;
   readonly #signer: Signer;
   readonly #verifier: CertificateVerifier;
@@ -270,7 +314,7 @@ export class Client implements AsyncDisposable {
 
   private constructor(
     nc: NatsConnection,
-    options: ClientOptions,
+    options: ClientOptions & FederationOptions,
     signer: Signer,
     verifier: CertificateVerifier,
   ) {
@@ -279,6 +323,7 @@ export class Client implements AsyncDisposable {
     this.#verifier = verifier;
     this.certname = signer.certname;
     this.collective = options.collective ?? "mcollective";
+    this.federations = [...options.federations ?? []];
     this.#caller = callerId(signer.certname);
     this.#logger = options.logger ?? silentLogger;
   }
@@ -310,7 +355,7 @@ export class Client implements AsyncDisposable {
    * }
    * ```
    */
-  static async connect(options: ClientOptions): Promise<Client> {
+  static async connect(options: ClientOptions & FederationOptions): Promise<Client> {
     if (options.brokers.length === 0) {
       throw new TypeError("Cannot connect as 'brokers' is empty: give at least one host:port");
     }
@@ -460,10 +505,7 @@ export class Client implements AsyncDisposable {
     try {
       await this.#nc.flush();
       const secure = await createSecureRequest(request, this.#signer);
-      this.#nc.publish(
-        broadcastSubject(collective, "discovery"),
-        encodeTransport(createTransport(secure, { replyTo, sender: this.certname })),
-      );
+      this.#publishRequest(secure, id, replyTo, [broadcastSubject(collective, "discovery")]);
       await new Promise<void>((resolve) => {
         let window: ReturnType<typeof setTimeout> | undefined;
         const finish = () => {
@@ -725,15 +767,17 @@ export class Client implements AsyncDisposable {
           filter,
         });
         const secure = await createSecureRequest(request, this.#signer);
-        const wire = encodeTransport(createTransport(secure, { replyTo, sender: this.certname }));
         const sentAt = performance.now();
         publishedAt.set(request.envelope.requestid, sentAt);
         firstPublish ??= sentAt;
-        if (mode === "broadcast") {
-          this.#nc.publish(broadcastSubject(collective, options.agent), wire);
-        } else {
-          for (const node of batch) this.#nc.publish(directedSubject(collective, node), wire);
-        }
+        this.#publishRequest(
+          secure,
+          request.envelope.requestid,
+          replyTo,
+          mode === "broadcast"
+            ? [broadcastSubject(collective, options.agent)]
+            : batch.map((node) => directedSubject(collective, node)),
+        );
         await this.#nc.flush();
         publishMs += performance.now() - publishStart;
         await this.#awaitReplies(batch, responded, timeoutMs, (f) => onProgress = f);
@@ -771,6 +815,153 @@ export class Client implements AsyncDisposable {
       setProgress(check);
       check();
     });
+  }
+
+  // Publishes a signed request to `subjects`: straight to each, or, when federated, to every
+  // member's federation subject with the subjects as targets, at most MAX_TARGETS a message.
+  #publishRequest(
+    secure: SecureRequestV1,
+    requestId: string,
+    replyTo: string,
+    subjects: string[],
+  ): void {
+    if (this.federations.length === 0) {
+      const wire = encodeTransport(createTransport(secure, { replyTo, sender: this.certname }));
+      for (const subject of subjects) this.#nc.publish(subject, wire);
+      return;
+    }
+    const at = nowMs();
+    const seenBy = [
+      wireHop({
+        from: "",
+        via: this.certname,
+        to: this.#nc.getServer(),
+        arrivedMs: at,
+        leftMs: at,
+      }),
+    ];
+    for (let i = 0; i < subjects.length; i += MAX_TARGETS) {
+      const wire = encodeTransport(createTransport(secure, {
+        replyTo,
+        sender: this.certname,
+        seenBy,
+        federation: { req: requestId, target: subjects.slice(i, i + MAX_TARGETS) },
+      }));
+      for (const member of this.federations) this.#nc.publish(federationSubject(member), wire);
+    }
+  }
+
+  /**
+   * Traces the path to one node and back: sends it a discovery ping that records every hop
+   * (`seen-by`) and returns the hops its reply carried back, with the time spent between and in
+   * each. Through federation brokers when the client is federated, else straight.
+   *
+   * @throws {DiscoveryError} When the node does not answer within `timeoutMs`.
+   *
+   * @example Print the hops to a node
+   * ```ts
+   * import type { Client } from "./client.ts";
+   *
+   * // Type-checked only: it needs a federation to run.
+   * export async function hops(client: Client): Promise<void> {
+   *   const trace = await client.trace("n1.example.net");
+   *   for (const step of trace.steps) console.log(step.index, step.leg, step.via, step.spentMs);
+   * }
+   * ```
+   */
+  async trace(node: string, options: TraceOptions = {}): Promise<TraceResult> {
+    this.#checkOpen(`trace ${node}`);
+    const collective = options.collective ?? this.collective;
+    const timeoutMs = options.timeoutMs ?? 5_000;
+    const request = createRequest({
+      agent: "discovery",
+      collective,
+      callerid: this.#caller,
+      senderid: this.certname,
+      message: JSON.stringify({ agent: "discovery", action: "ping", data: {} }),
+      filter: fullFilter({ agent: ["discovery"] }),
+    });
+    const id = request.envelope.requestid;
+    const replyTo = replySubject(collective, this.#caller, id);
+    let answered: (hops: ReturnType<typeof readHops>) => void = () => {};
+    const answer = new Promise<ReturnType<typeof readHops>>((resolve) => answered = resolve);
+    const sub = this.#nc.subscribe(replyTo, {
+      callback: (error, msg) => {
+        if (error) return;
+        const arrivedMs = nowMs();
+        try {
+          const reply = receiveReply(msg.data, { verifier: this.#verifier });
+          if (reply.reply.envelope.requestid !== id || reply.reply.envelope.senderid !== node) {
+            return;
+          }
+          answered([
+            ...readHops(reply.transport.headers["seen-by"]),
+            {
+              from: this.#nc.getServer(),
+              via: this.certname,
+              to: "",
+              arrivedMs,
+              leftMs: arrivedMs,
+            },
+          ]);
+        } catch (cause) {
+          this.#logger.warn("dropped a trace reply that failed verification", {
+            error: describeError(cause),
+          });
+        }
+      },
+    });
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    try {
+      await this.#nc.flush();
+      const secure = await createSecureRequest(request, this.#signer);
+      const started = nowMs();
+      if (this.federations.length === 0) {
+        // Straight to the node, still recording the client's hop so the node carries it back.
+        this.#nc.publish(
+          directedSubject(collective, node),
+          encodeTransport(createTransport(secure, {
+            replyTo,
+            sender: this.certname,
+            seenBy: [wireHop({
+              from: "",
+              via: this.certname,
+              to: this.#nc.getServer(),
+              arrivedMs: started,
+              leftMs: started,
+            })],
+          })),
+        );
+      } else {
+        this.#publishRequest(secure, id, replyTo, [directedSubject(collective, node)]);
+      }
+      const hops = await Promise.race([
+        answer,
+        new Promise<null>((resolve) => {
+          timer = setTimeout(() => resolve(null), timeoutMs);
+          this.#closing.signal.addEventListener("abort", () => resolve(null), { once: true });
+        }),
+      ]);
+      if (hops === null) {
+        throw new DiscoveryError(
+          `Cannot trace ${node} as it did not answer within ${timeoutMs}ms${
+            this.federations.length > 0
+              ? ` through federation ${this.federations.map((f) => `'${f}'`).join(", ")}`
+              : ""
+          }`,
+        );
+      }
+      return {
+        node,
+        requestId: id,
+        federated: this.federations.length > 0,
+        steps: traceSteps(hops, node),
+        roundTripMs: hops[hops.length - 1]!.arrivedMs! - started,
+      };
+    } finally {
+      clearTimeout(timer);
+      sub.unsubscribe();
+    }
   }
 
   #checkOpen(what: string): void {

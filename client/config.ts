@@ -20,6 +20,8 @@
  *   key: ~/.config/chorale/alice.mcollective.key
  *   ca: ~/.config/chorale/ca.pem
  * discovery_timeout: 2s
+ * federation:
+ *   collectives: [east, west]  # reach these member collectives through federation brokers
  * ```
  *
  * @module
@@ -32,6 +34,7 @@ import {
   type SecurityMaterial,
   type SecurityProvider,
 } from "../core/security/providers.ts";
+import type { FederationOptions } from "./client.ts";
 import type { ClientIdentity, ClientOptions } from "./types.ts";
 
 export { ConfigError };
@@ -101,6 +104,14 @@ export const ClientConfigKeys: readonly ConfigKey[] = [
     env: "CHORALE_DISCOVERY_TIMEOUT",
     doc: "How long broadcast discovery waits at most (500ms, 2s, or bare seconds)",
   },
+  {
+    key: "federation.collectives",
+    type: "list",
+    default: [],
+    env: "CHORALE_FEDERATION_COLLECTIVES",
+    doc:
+      "Member collectives to reach through federation brokers (the brokers are then the federation network's); empty means no federation",
+  },
 ];
 
 const PATH_KEYS = ["security.certificate", "security.key", "security.ca", "security.ssl_dir"];
@@ -122,6 +133,8 @@ export interface ClientConfig {
   };
   /** Broadcast discovery's limit, milliseconds. */
   discoveryTimeoutMs: number;
+  /** Member collectives reached through federation brokers; empty when not federated. */
+  federations: string[];
   /** The files read, lowest precedence first. */
   files: string[];
 }
@@ -138,6 +151,8 @@ export interface ClientConfigOverrides {
   "security.certname"?: string;
   /** A duration such as `500ms` or `2s`, or a number of seconds. */
   discovery_timeout?: string | number;
+  /** Member collectives to reach through federation brokers, comma-separated or a list. */
+  "federation.collectives"?: string | string[];
 }
 
 /** Options for {@linkcode loadClientConfig}. */
@@ -175,7 +190,7 @@ export interface LoadedClientIdentity {
 export interface LoadedClientOptions {
   config: ClientConfig;
   /** Ready for `Client.connect`. */
-  client: ClientOptions;
+  client: ClientOptions & FederationOptions;
   warnings: string[];
 }
 
@@ -375,6 +390,14 @@ export async function loadClientConfig(
       `'discovery_timeout' must be above zero: current value is ${discoveryTimeoutMs}ms`,
     );
   }
+  const federations = values["federation.collectives"] as string[];
+  for (const name of federations) {
+    if (!/^[A-Za-z0-9_-]+$/.test(name)) {
+      problems.push(
+        `'federation.collectives' must hold names of letters, digits, '_' and '-': current value is '${name}'`,
+      );
+    }
+  }
   if (problems.length > 0) throw new ConfigError(problems);
   return {
     brokers,
@@ -388,6 +411,7 @@ export async function loadClientConfig(
       certname: values["security.certname"] as string,
     },
     discoveryTimeoutMs,
+    federations,
     files,
   };
 }
@@ -495,7 +519,12 @@ export async function loadClientOptions(
   const loaded = await loadClientIdentity(config, options);
   return {
     config,
-    client: { brokers: config.brokers, identity: loaded.identity, collective: config.collective },
+    client: {
+      brokers: config.brokers,
+      identity: loaded.identity,
+      collective: config.collective,
+      ...(config.federations.length > 0 ? { federations: config.federations } : {}),
+    },
     warnings: loaded.warnings,
   };
 }

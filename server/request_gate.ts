@@ -14,7 +14,7 @@ import { receiveRequest, type VerifiedRequest } from "../core/protocol/receive.t
 import type { ReplayGuard } from "../core/protocol/replay_guard.ts";
 import { createReply } from "../core/protocol/reply.ts";
 import { createSecureReply } from "../core/protocol/secure_reply.ts";
-import { createTransport, encodeTransport } from "../core/protocol/transport.ts";
+import { createTransport, encodeTransport, type NetworkHop } from "../core/protocol/transport.ts";
 import type { AuditLog } from "../core/security/audit.ts";
 import { authorize, type Decision } from "../core/security/policy.ts";
 import { authorizeWithFiles } from "../core/security/policy_files.ts";
@@ -213,7 +213,12 @@ export interface ReplyOptions {
   signer?: Signer;
 }
 
-/** The wire bytes of a reply to `verified` with `body`. */
+/**
+ * The wire bytes of a reply to `verified` with `body`. As Choria servers do, a reply to a request
+ * that came through a federation broker carries the request's federation id and original
+ * reply-to back (the broker is stateless and routes the reply by them), and a reply to a request
+ * that recorded its hops (`seen-by`) carries them on with this node's own hop and time appended.
+ */
 export async function encodeRpcReply(
   verified: VerifiedRequest,
   body: RpcReply,
@@ -226,7 +231,22 @@ export async function encodeRpcReply(
     message: JSON.stringify(body),
   });
   const secure = await createSecureReply(reply, options.signer ? { signer: options.signer } : {});
-  return encodeTransport(createTransport(secure, { sender: options.identity }));
+  const { federation, "seen-by": seenBy } = verified.transport.headers;
+  const at = new Date().toISOString();
+  return encodeTransport(createTransport(secure, {
+    sender: options.identity,
+    ...(federation === undefined ? {} : {
+      federation: {
+        req: federation.req,
+        ...(federation["reply-to"] === undefined ? {} : { "reply-to": federation["reply-to"] }),
+      },
+    }),
+    // A hop is [from, via, to] with the times it arrived and left after it; Choria peers read
+    // the first three.
+    ...(seenBy === undefined
+      ? {}
+      : { seenBy: [...seenBy, ["", options.identity, "", at, at] as unknown as NetworkHop] }),
+  }));
 }
 
 /** The reply Choria sends to a request its policy refuses. */

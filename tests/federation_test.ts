@@ -1,0 +1,275 @@
+/**
+ * A federation end to end: two separate member networks (east and west, each a Chorale broker
+ * with two servers) joined through federation brokers on a third broker (the federation
+ * network), and a client there.
+ */
+import assert from "node:assert/strict";
+import { connect } from "nats";
+import { main } from "../client/main.ts";
+import { Client } from "../client/client.ts";
+import type { CliContext } from "../client/cli.ts";
+import { startFederationBroker } from "../federation/_testing.ts";
+import { startChoraleBroker } from "./harness/chorale_broker.ts";
+import { startChoraleServer } from "./harness/chorale_server.ts";
+import { makeTestPki } from "./harness/pki.ts";
+import { within } from "./harness/wait.ts";
+
+const REQ = "bbb95c73eadb41c39f82a7eedffecee1";
+const EAST = ["east1", "east2"];
+const WEST = ["west1", "west2"];
+const ALL = [...EAST, ...WEST].sort();
+
+Deno.test("a federation of two networks answers through federation brokers", async (t) => {
+  await using pki = await makeTestPki();
+  const [fedNet, eastNet, westNet] = await Promise.all([
+    startChoraleBroker({ pki }),
+    startChoraleBroker({ pki }),
+    startChoraleBroker({ pki }),
+  ]);
+  await using _fedNet = fedNet;
+  await using _eastNet = eastNet;
+  await using westNetDisposal = westNet;
+  const servers = await Promise.all([
+    ...EAST.map((identity) => startChoraleServer({ pki, identity, brokerPort: eastNet.port })),
+    ...WEST.map((identity) => startChoraleServer({ pki, identity, brokerPort: westNet.port })),
+  ]);
+  await using _servers = {
+    async [Symbol.asyncDispose]() {
+      await Promise.all(servers.map((s) => s.stop()));
+    },
+  };
+  const members = { east: eastNet.port, west: westNet.port };
+  await using fed1 = await startFederationBroker({
+    pki,
+    identity: "fed1.federation",
+    federationPort: fedNet.port,
+    members,
+  });
+  const identity = {
+    certname: pki.client.name,
+    cert: pki.client.cert,
+    key: pki.client.key,
+    ca: pki.caPem,
+  };
+  await using client = await Client.connect({
+    brokers: [fedNet.url],
+    identity,
+    federations: ["east", "west"],
+  });
+
+  await t.step("discovery finds every node of both members", async () => {
+    const found = await client.discover({ timeoutMs: 3_000, windowMs: 500 });
+    assert.deepEqual(found.nodes, ALL);
+  });
+
+  await t.step("every node answers a directed RPC and a broadcast one", async () => {
+    const direct = await client.rpc({
+      agent: "rpcutil",
+      action: "ping",
+      nodes: ALL,
+      timeoutMs: 5_000,
+    }).done();
+    assert.deepEqual(direct.stats.responded, ALL);
+    assert.equal(direct.stats.ok, 4);
+    const broadcast = await client.rpc({
+      agent: "rpcutil",
+      action: "ping",
+      nodes: ALL,
+      mode: "broadcast",
+      timeoutMs: 5_000,
+    }).done();
+    assert.deepEqual(broadcast.stats.responded, ALL);
+    assert.ok(
+      await fed1.metric(`chorale_federation_messages_out_total{direction="reply",member="west"}`) >=
+        4,
+    );
+  });
+
+  await t.step("the trace shows the hops both ways with their times", async () => {
+    const trace = await client.trace("west2");
+    assert.ok(trace.federated);
+    assert.deepEqual(
+      trace.steps.map((s) => [s.leg, s.via]),
+      [
+        ["request", pki.client.name],
+        ["request", "fed1.federation (request)"],
+        ["node", "west2"],
+        ["reply", "fed1.federation (reply)"],
+        ["reply", pki.client.name],
+      ],
+    );
+    assert.equal(trace.steps[1]!.from, `127.0.0.1:${fedNet.port}`);
+    assert.equal(trace.steps[1]!.to, `127.0.0.1:${westNet.port}`);
+    for (const step of trace.steps.slice(1)) {
+      assert.ok(step.transitMs !== null && step.spentMs !== null, JSON.stringify(step));
+    }
+    assert.ok(trace.roundTripMs > 0 && trace.roundTripMs < 5_000);
+  });
+
+  await t.step("chorale federation trace prints the path, with --federations", async () => {
+    const out: string[] = [];
+    const env: Record<string, string> = {
+      CHORALE_BROKERS: fedNet.url,
+      CHORALE_CERTIFICATE: pki.client.certFile,
+      CHORALE_KEY: pki.client.keyFile,
+      CHORALE_CA: pki.caFile,
+    };
+    const ctx: CliContext = {
+      stdout: (text) => out.push(text),
+      stderr: (text) => out.push(text),
+      env: (name) => env[name],
+      cwd: () => pki.dir,
+      uid: () => 1000,
+      now: () => new Date(),
+    };
+    const code = await main(["federation", "trace", "east1", "--federations", "east"], ctx);
+    const text = out.join("");
+    assert.equal(code, 0, text);
+    assert.match(text, /Trace of east1 \(request [0-9a-f]{32}\), through federation/);
+    assert.match(text, /request\s+fed1\.federation \(request\)/);
+    assert.match(text, /reply\s+fed1\.federation \(reply\)/);
+    assert.match(text, /Round trip: \d+\.\d{3} ms/);
+    out.length = 0;
+    // Without the flag the client is not federated, and the federation network has no nodes.
+    const direct = await main(["federation", "trace", "east1", "--timeout", "0.5"], ctx);
+    assert.equal(direct, 1, out.join(""));
+    assert.match(out.join(""), /Cannot trace east1 as it did not answer within 500ms/);
+  });
+
+  await t.step("a client inside one member cannot reach the other", async () => {
+    await using inside = await Client.connect({ brokers: [eastNet.url], identity });
+    const found = await inside.discover({ timeoutMs: 1_000, windowMs: 300 });
+    assert.deepEqual(found.nodes, EAST);
+    const set = await inside.rpc({
+      agent: "rpcutil",
+      action: "ping",
+      nodes: ["east1", "west1"],
+      timeoutMs: 1_000,
+    }).done();
+    assert.deepEqual(set.stats.responded, ["east1"]);
+    assert.deepEqual(set.stats.noResponses, ["west1"]);
+  });
+
+  await t.step(
+    "malformed, unheaded and unknown-collective requests are refused and counted",
+    async () => {
+      const raw = await connect({
+        servers: [fedNet.url],
+        tls: { ca: pki.caPem, cert: pki.client.cert, key: pki.client.key },
+      });
+      try {
+        const transport = (headers: Record<string, unknown>) =>
+          JSON.stringify({ protocol: "choria:transport:1", data: "e30=", headers });
+        const replyTo = "mcollective.reply.00.11";
+        raw.publish("choria.federation.east.federation", "{not json");
+        raw.publish("choria.federation.east.federation", transport({ "reply-to": replyTo }));
+        raw.publish(
+          "choria.federation.east.federation",
+          transport({ "reply-to": replyTo, federation: { req: REQ, target: ["ops.node.east1"] } }),
+        );
+        raw.publish(
+          "choria.federation.north.federation",
+          transport({
+            "reply-to": replyTo,
+            federation: { req: REQ, target: ["mcollective.node.n1"] },
+          }),
+        );
+        await raw.flush();
+        const errors = (reason: string, member = "east") =>
+          fed1.metric(
+            `chorale_federation_errors_total{direction="request",member="${member}",reason="${reason}"}`,
+          );
+        await within(
+          (async () => {
+            while (
+              await errors("malformed") < 1 || await errors("missing_headers") < 1 ||
+              await errors("unknown_collective") < 1 ||
+              await errors("unknown_collective", "(unknown)") < 1
+            ) await new Promise((r) => setTimeout(r, 50));
+          })(),
+          "the federation broker to count four refusals",
+        );
+        assert.ok(
+          fed1.proc.lines.some((l) =>
+            l.includes(
+              "Cannot forward a request on choria.federation.north.federation as member collective 'north' is unknown here",
+            )
+          ),
+        );
+        assert.ok(
+          fed1.proc.lines.some((l) =>
+            l.includes("names collective 'ops', which member 'east' does not serve")
+          ),
+        );
+      } finally {
+        await raw.close();
+      }
+      // Still serving.
+      const set = await client.rpc({ agent: "rpcutil", action: "ping", nodes: ["east1"] }).done();
+      assert.deepEqual(set.stats.responded, ["east1"]);
+    },
+  );
+
+  await t.step(
+    "a second instance shares the work and answers alone when the first dies; a member down leaves only its nodes unanswered",
+    async () => {
+      await using fed2 = await startFederationBroker({
+        pki,
+        identity: "fed2.federation",
+        federationPort: fedNet.port,
+        members,
+      });
+      const requests = (f: typeof fed1) =>
+        Promise.all(
+          ["east", "west"].map((m) =>
+            f.metric(`chorale_federation_messages_in_total{direction="request",member="${m}"}`)
+          ),
+        ).then(([a, b]) => a! + b!);
+      const before = await requests(fed2);
+      for (let i = 0; i < 12; i++) {
+        const set = await client.rpc({
+          agent: "rpcutil",
+          action: "ping",
+          nodes: ALL,
+          timeoutMs: 5_000,
+        }).done();
+        assert.deepEqual(set.stats.responded, ALL);
+      }
+      assert.ok(await requests(fed2) > before, "fed2 took none of the requests");
+      await fed1.kill();
+      const after = await client.rpc({
+        agent: "rpcutil",
+        action: "ping",
+        nodes: ALL,
+        timeoutMs: 5_000,
+      }).done();
+      assert.deepEqual(after.stats.responded, ALL);
+      const trace = await client.trace("east2");
+      assert.ok(trace.steps.some((s) => s.via === "fed2.federation (request)"));
+
+      // A member that is down leaves its nodes unanswered while the others answer.
+      {
+        {
+          await westNetDisposal.stop();
+          await fed2.proc.waitForLine(
+            (l) => l.includes('"message":"member disconnected') && l.includes('"member":"west"'),
+            "fed2 to notice that west is down",
+          );
+          const set = await client.rpc({
+            agent: "rpcutil",
+            action: "ping",
+            nodes: ALL,
+            timeoutMs: 1_500,
+          }).done();
+          assert.deepEqual(set.stats.responded, EAST);
+          assert.deepEqual(set.stats.noResponses, WEST);
+          assert.ok(
+            await fed2.metric(
+              `chorale_federation_errors_total{direction="request",member="west",reason="collective_down"}`,
+            ) >= 1,
+          );
+        }
+      }
+    },
+  );
+});
