@@ -15,6 +15,7 @@
  * deno task chorale plugin doc rpcutil                        # a DDL as help
  * deno task chorale generate client rpcutil --out rpcutil.ts  # a client typed from a DDL
  * deno task chorale completion bash                           # shell completion
+ * deno task chorale federation trace n1.example.net --federations east  # hops and their times
  * ```
  *
  * Each subcommand is a module in `client/commands/` exporting a function that adds it to the
@@ -62,6 +63,7 @@ import { registerCompletionCommand } from "./commands/completion.ts";
 import { registerDiscoverCommand } from "./commands/discover.ts";
 import { registerEnrollCommand } from "./commands/enroll.ts";
 import { registerFactsCommand } from "./commands/facts.ts";
+import { registerFederationCommand } from "./commands/federation.ts";
 import { registerGenerateCommand } from "./commands/generate.ts";
 import { registerInventoryCommand } from "./commands/inventory.ts";
 import { registerPingCommand } from "./commands/ping.ts";
@@ -87,13 +89,27 @@ export function buildProgram(ctx: CliContext, fleet: FleetDeps = defaultFleetDep
       writeErr: (text) => ctx.stderr(text),
     })
     .showHelpAfterError("(run with --help for usage)")
+    .option(
+      "--federations <names>",
+      "reach these member collectives through federation brokers, comma-separated (federation.collectives)",
+    )
     .exitOverride();
+  // --federations is the highest-precedence source of federation.collectives. The fleet commands
+  // read the configuration through their context, so the flag reaches it as that key's variable.
+  const fleetCtx: CliContext = {
+    ...ctx,
+    env: (name) =>
+      name === "CHORALE_FEDERATION_COLLECTIVES"
+        ? program.opts().federations ?? ctx.env(name)
+        : ctx.env(name),
+  };
   // Subcommands made with .command() inherit the settings above, so configure them first.
-  registerRpcCommand(program, ctx, fleet);
-  registerDiscoverCommand(program, ctx, fleet);
-  registerPingCommand(program, ctx, fleet);
-  registerFactsCommand(program, ctx, fleet);
-  registerInventoryCommand(program, ctx, fleet);
+  registerRpcCommand(program, fleetCtx, fleet);
+  registerDiscoverCommand(program, fleetCtx, fleet);
+  registerPingCommand(program, fleetCtx, fleet);
+  registerFactsCommand(program, fleetCtx, fleet);
+  registerInventoryCommand(program, fleetCtx, fleet);
+  registerFederationCommand(program, fleetCtx);
   registerPluginCommand(program, ctx);
   registerGenerateCommand(program, ctx);
   registerCompletionCommand(program, ctx);
