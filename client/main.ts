@@ -61,6 +61,7 @@ import { defaultFleetDeps, type FleetDeps } from "./commands/_fleet.ts";
 import { registerCaCommand } from "./commands/ca.ts";
 import { registerCompletionCommand } from "./commands/completion.ts";
 import { registerDiscoverCommand } from "./commands/discover.ts";
+import { registerEmulateCommand } from "./commands/emulate.ts";
 import { registerEnrollCommand } from "./commands/enroll.ts";
 import { registerFactsCommand } from "./commands/facts.ts";
 import { registerFederationCommand } from "./commands/federation.ts";
@@ -115,6 +116,7 @@ export function buildProgram(ctx: CliContext, fleet: FleetDeps = defaultFleetDep
   registerCompletionCommand(program, ctx);
   registerCaCommand(program, ctx);
   registerEnrollCommand(program, ctx);
+  registerEmulateCommand(program, ctx);
   return program;
 }
 
