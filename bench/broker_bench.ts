@@ -24,6 +24,8 @@ import type { BrokerKind, BrokerOptions } from "../tests/harness/types.ts";
 import { type BenchBroker, BrokerNames, LiveBrokers, natsServerAvailable } from "./brokers.ts";
 import type { TlsIdentity } from "./load.ts";
 import { isAlive } from "./proc.ts";
+import { connectNats, pubFrame } from "./load.ts";
+import { freePort } from "../broker/ports.ts";
 import {
   idleConnections,
   PAYLOAD_BYTES,
@@ -91,6 +93,11 @@ interface Benchmark {
   kind: "rate" | "memory";
   /** Whether both brokers are fresh for every round (memory) or per benchmark (throughput). */
   freshEachRound: boolean;
+  /**
+   * Starts what one round runs against, when that is not one broker (a cluster of two).
+   * @default one broker of the kind
+   */
+  start?(kind: BrokerKind, context: RunContext): Promise<BenchBroker>;
   /** Runs one round; `warmUp` asks for a short, unreported run first. */
   run(target: Target, identity: TlsIdentity, scale: Scale, warmUp: boolean): Promise<Sample>;
 }
@@ -193,9 +200,64 @@ const BENCHMARKS: Benchmark[] = [
       );
     },
   },
+  {
+    name: "cluster-pubsub",
+    title: `cluster pub/sub 1 -> 1 across a route, ${PAYLOAD_BYTES} B`,
+    unit: "msgs/s",
+    kind: "rate",
+    freshEachRound: false,
+    start: startClusterPair,
+    async run(target, identity, scale, warmUp) {
+      const messages = warmUp ? Math.ceil(scale.pubsubMessages / 10) : scale.pubsubMessages;
+      return rateSample(await pubSub(target, identity, { messages, window: PUBSUB_WINDOW }));
+    },
+  },
   memoryBenchmark(1_000),
   memoryBenchmark(10_000),
 ];
+
+/**
+ * Two brokers of `kind` in a cluster: subscribers on B, the publisher on A, so every message
+ * crosses the route. Ready once a probe published on A reaches a subscriber on B.
+ */
+async function startClusterPair(kind: BrokerKind, context: RunContext): Promise<BenchBroker> {
+  const [portA, portB] = [await freePort(), await freePort()];
+  const a = await context.brokers.start(kind, {
+    ...context.options,
+    cluster: { port: portA, routes: [] },
+  });
+  try {
+    const b = await context.brokers.start(kind, {
+      ...context.options,
+      cluster: { port: portB, routes: [`nats-route://127.0.0.1:${portA}`] },
+    });
+    const stop = async () => {
+      await Promise.all([a.stop(), b.stop()]);
+    };
+    await routeCarries(a.port, b.port, context.identity);
+    return { ...b, publishPort: a.port, stop, [Symbol.asyncDispose]: stop };
+  } catch (error) {
+    await a.stop();
+    throw error;
+  }
+}
+
+/** Resolves once a message published on `from` reaches a subscriber on `to`. */
+async function routeCarries(from: number, to: number, identity: TlsIdentity): Promise<void> {
+  await using sub = await connectNats(to, identity, "route probe subscriber", {
+    after: "SUB bench.route.probe 1\r\n",
+  });
+  await using pub = await connectNats(from, identity, "route probe publisher");
+  const frame = pubFrame("bench.route.probe", 1);
+  const deadline = Date.now() + 10_000;
+  while (sub.reader.msgs === 0) {
+    if (Date.now() > deadline) {
+      throw new Error("Cannot benchmark the cluster as its route never carried a message in 10 s");
+    }
+    void pub.write(frame);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
 
 /** What one benchmark produced for one broker. */
 interface Outcome {
@@ -305,7 +367,8 @@ async function runBenchmark(
       for (const kind of kinds) {
         if (outcomes.get(kind)!.failure) continue;
         try {
-          await using broker = await context.brokers.start(kind, options);
+          await using broker = await (benchmark.start?.(kind, context) ??
+            context.brokers.start(kind, options));
           record(kind, round, await runOne(benchmark, broker, identity, scale, false));
         } catch (error) {
           fail(kind, error);
@@ -320,7 +383,8 @@ async function runBenchmark(
   try {
     for (const kind of kinds) {
       try {
-        const broker = await context.brokers.start(kind, options);
+        const broker = await (benchmark.start?.(kind, context) ??
+          context.brokers.start(kind, options));
         brokers.set(kind, broker);
         await runOne(benchmark, broker, identity, scale, true);
       } catch (error) {

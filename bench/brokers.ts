@@ -15,6 +15,8 @@ import type { BrokerKind, BrokerOptions, RunningBroker } from "../tests/harness/
 
 /** A running broker plus what it logged. */
 export interface BenchBroker extends RunningBroker {
+  /** For a cluster: another member's port, where publishers connect. */
+  publishPort?: number;
   /** The last lines the broker wrote to stderr (Chorale only; empty for nats-server). */
   logTail(lines?: number): string;
 }

@@ -24,7 +24,15 @@ import { CpuMeter, rssKib } from "./proc.ts";
 export interface Target {
   port: number;
   pid: number;
+  /**
+   * For a cluster: the port of another broker for publishers, so messages cross a route from the
+   * publisher's broker to the subscribers' (`port`). @default port
+   */
+  publishPort?: number;
 }
+
+/** Time for a new subscription's interest to reach the other broker of a cluster on loopback. */
+const ROUTE_SETTLE_MS = 300;
 
 /** A rate measured by a throughput scenario. */
 export interface RateResult {
@@ -90,7 +98,11 @@ export async function pubSub(
         }),
       );
     }
-    pub = await connectNats(target.port, identity, "publisher");
+    if (target.publishPort !== undefined) {
+      // The subscriptions cross the route as RS+ before anything is published on the other side.
+      await new Promise((resolve) => setTimeout(resolve, ROUTE_SETTLE_MS));
+    }
+    pub = await connectNats(target.publishPort ?? target.port, identity, "publisher");
     const progress = new Progress();
     let first = 0;
     let firstChunk = 0;

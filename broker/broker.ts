@@ -157,7 +157,7 @@ export class Broker implements ConnectionHost, AsyncDisposable {
   readonly cluster: Cluster | null;
   readonly #log: Logger;
   /** Routes that take the message being routed now. */
-  #touchedRoutes: Route[] = [];
+  readonly #touchedRoutes: Route[] = [];
   #listener: net.Server | null = null;
   /** Set when sockets were dropped for lack of descriptors: probe the listener at once. */
   #descriptorPressure = false;
@@ -517,10 +517,10 @@ export class Broker implements ConnectionHost, AsyncDisposable {
       }
     }
     // Routes noted what they take while the subscriptions were walked: one RMSG each.
-    if (this.#touchedRoutes.length > 0) {
-      const routes = this.#touchedRoutes;
-      this.#touchedRoutes = [];
-      for (const route of routes) route.sendRouted(message, reply);
+    const touched = this.#touchedRoutes;
+    if (touched.length > 0) {
+      for (let i = 0; i < touched.length; i++) touched[i]!.sendRouted(message, reply);
+      touched.length = 0;
     }
     this.stats.outMsgs += delivered;
     this.stats.outBytes += delivered * data.length;

@@ -268,7 +268,18 @@ export class Parser {
   /** Handles the control line `buf[start, end)`, its line ending already cut off. */
   #controlLine(buf: Uint8Array, start: number, end: number): void {
     if (end === start) return; // nats-server tolerates empty lines between operations
-    if (this.#route) return this.#routeLine(wireString(buf, start, end));
+    if (this.#route) {
+      // The hot path of a route: RMSG without queue groups, tokenized on bytes like PUB.
+      if (
+        end - start > 5 && (buf[start]! | 0x20) === 0x72 && (buf[start + 1]! | 0x20) === 0x6d &&
+        (buf[start + 2]! | 0x20) === 0x73 && (buf[start + 3]! | 0x20) === 0x67 &&
+        buf[start + 4] === 0x20 && end - start - 5 <= this.#maxControlLine &&
+        this.#fastRmsg(buf, start + 5, end)
+      ) {
+        return;
+      }
+      return this.#routeLine(wireString(buf, start, end));
+    }
     // The hot path: PUB, tokenized on bytes with no string work beyond the subject.
     if (
       end - start > 4 && (buf[start]! | 0x20) === 0x70 && (buf[start + 1]! | 0x20) === 0x75 &&
@@ -445,6 +456,41 @@ export class Parser {
       -1,
       size,
     );
+  }
+
+  /**
+   * `RMSG <account> <subject> [reply] <size>` from the bytes of its arguments; false (nothing
+   * consumed) for anything else, such as queue groups, which the general path reads.
+   */
+  #fastRmsg(line: Uint8Array, from: number, n: number): boolean {
+    const t = this.#tokens;
+    let count = 0;
+    let i = from;
+    while (i < n && count < 5) {
+      while (i < n && (line[i] === 0x20 || line[i] === 0x09)) i++;
+      if (i >= n) break;
+      const start = i;
+      while (i < n && line[i] !== 0x20 && line[i] !== 0x09) i++;
+      t[count * 2] = start;
+      t[count * 2 + 1] = i;
+      count++;
+    }
+    if (count !== 3 && count !== 4) return false;
+    const size = parseSizeBytes(line, t[(count - 1) * 2]!, t[(count - 1) * 2 + 1]!);
+    if (size < 0) return false;
+    this.#checkPayload(size);
+    const accountStart = t[0]!;
+    const global = t[1]! - accountStart === 2 && line[accountStart] === 0x24 &&
+      line[accountStart + 1] === 0x47;
+    this.#pendingAccount = global ? "$G" : wireString(line, accountStart, t[1]!);
+    this.#pendingQueues = null;
+    this.#expectPayload(
+      this.#subjectFrom(line, t[2]!, t[3]!),
+      count === 4 ? wireString(line, t[4]!, t[5]!) : null,
+      -1,
+      size,
+    );
+    return true;
   }
 
   /** The subject text of `line[start, end)`, reusing the last one when the bytes repeat. */
