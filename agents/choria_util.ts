@@ -1,10 +1,11 @@
 /**
- * Choria's `choria_util` agent, as much of it as Chorale can truthfully serve: the `info` action.
+ * Choria's `choria_util` agent: `info`, and control of the node's Autonomous Agents.
  *
- * Its DDL, `agents/ddl/choria_util.json`, is go-choria's with the `machine_state`,
- * `machine_states` and `machine_transition` actions left out: Chorale hosts no Autonomous Agents,
- * and a DDL is what help, documentation and generated clients are made from, so it must not offer
- * actions that can only fail. A client that calls them anyway gets status 2 (UnknownAction).
+ * Its DDL, `agents/ddl/choria_util.json`, is go-choria's unchanged. `machine_states` lists every
+ * hosted machine, `machine_state` describes one (found by `instance`, `name` or `path`, every
+ * given one must match), and `machine_transition` forces a transition in one (also matched on
+ * `version` when given). A server that hosts no machines answers the three with status 1
+ * (Aborted) and a message saying so.
  *
  * `info` always reports `choria_version` ("chorale <version>"); every other output (security and
  * connector names, TLS, the connected broker, client options and statistics, SRV settings,
@@ -16,8 +17,9 @@
  * @module
  */
 import ddl from "./ddl/choria_util.json" with { type: "json" };
-import type { Agent, NodeInfo } from "./agent.ts";
+import { ActionError, type Agent, type NodeInfo, StatusCodes } from "./agent.ts";
 import { defineAgent } from "./sdk.ts";
+import type { HostedMachine, HostedMachines } from "../machines/control.ts";
 
 /** What the server knows about its security and middleware connection: `info`'s outputs (wire names). */
 export interface ChoriaInfo {
@@ -60,6 +62,35 @@ export interface ChoriaUtilOptions {
    * @default nothing beyond `choria_version`
    */
   info?: (node: NodeInfo) => ChoriaInfo | Promise<ChoriaInfo>;
+  /**
+   * The node's Autonomous Agents, for the machine actions.
+   * @default none: the machine actions answer status 1
+   */
+  machines?: HostedMachines;
+}
+
+function describeMachine(m: HostedMachine): Record<string, unknown> {
+  const data: Record<string, unknown> = {
+    name: m.name,
+    version: m.version,
+    state: m.state,
+    path: m.path,
+    id: m.id,
+    start_time: m.startedAt ? String(Math.floor(m.startedAt.getTime() / 1000)) : "",
+    available_transitions: m.availableTransitions(),
+    scout: m.scout,
+  };
+  const check = m.scout ? m.checkState() : null;
+  if (check) data.current_state = check;
+  return data;
+}
+
+function query(inputs: Record<string, unknown>): Record<string, string> {
+  const q: Record<string, string> = {};
+  for (const key of ["instance", "name", "path", "version"]) {
+    if (typeof inputs[key] === "string" && inputs[key] !== "") q[key] = inputs[key] as string;
+  }
+  return q;
 }
 
 /**
@@ -76,7 +107,39 @@ export interface ChoriaUtilOptions {
  * ```
  */
 export function choriaUtilAgent(options: ChoriaUtilOptions = {}): Agent {
+  const hosted = (action: string): HostedMachines => {
+    if (!options.machines) {
+      throw new ActionError(
+        StatusCodes.aborted,
+        `Cannot run ${action} as this server hosts no Autonomous Agents: set plugin.choria.machine.store`,
+      );
+    }
+    return options.machines;
+  };
+  const find = (action: string, inputs: Record<string, unknown>): HostedMachine => {
+    const machines = hosted(action);
+    try {
+      return machines.find(query(inputs));
+    } catch (error) {
+      throw new ActionError(StatusCodes.aborted, (error as Error).message);
+    }
+  };
   return defineAgent(ddl, {
+    machine_states: () => {
+      const list = hosted("machine_states").list();
+      return {
+        machine_names: list.map((m) => m.name),
+        machine_ids: list.map((m) => m.id),
+        states: Object.fromEntries(list.map((m) => [m.id, describeMachine(m)])),
+      };
+    },
+    machine_state: (inputs) => describeMachine(find("machine_state", inputs)),
+    machine_transition: (inputs, { request }) => {
+      const machine = find("machine_transition", inputs);
+      const result = machine.transition(String(inputs.transition), `rpc by ${request.callerid}`);
+      if (!result.ok) throw new ActionError(StatusCodes.aborted, result.message);
+      return { success: true };
+    },
     info: async (_inputs, { node }) => {
       const known = (await options.info?.(node)) ?? {};
       const data: Record<string, unknown> = {};

@@ -3,6 +3,7 @@ import type { NodeInfo } from "./agent.ts";
 import { type ChoriaInfo, choriaUtilAgent } from "./choria_util.ts";
 import { parseDdl } from "./ddl.ts";
 import { runAction } from "./sdk.ts";
+import { defaultPlugins, hostedMachines, MachineHost } from "../machines/mod.ts";
 
 const CHORIA_DDL = new URL("../../shared/choria/ddl/choria_util.json", import.meta.url);
 
@@ -27,16 +28,12 @@ const request = (action: string) => ({
   data: {},
 });
 
-Deno.test("choria_util's DDL is Choria's info action alone, unchanged", async () => {
+Deno.test("choria_util's DDL is Choria's, unchanged", async () => {
   const choria = JSON.parse(await Deno.readTextFile(CHORIA_DDL));
   const copy = JSON.parse(
     await Deno.readTextFile(new URL("./ddl/choria_util.json", import.meta.url)),
   );
-  assert.deepEqual(copy.metadata, choria.metadata);
-  assert.deepEqual(
-    copy.actions,
-    choria.actions.filter((a: { action: string }) => a.action === "info"),
-  );
+  assert.deepEqual(copy, choria);
   assert.deepEqual(choriaUtilAgent().ddl, parseDdl(copy));
 });
 
@@ -83,13 +80,91 @@ Deno.test("choria_util info reports what the server tells, within the DDL's outp
   );
 });
 
-Deno.test("choria_util answers the Autonomous Agent actions with status 2", async () => {
+Deno.test("choria_util answers the machine actions with status 1 when it hosts no machines", async () => {
   for (const action of ["machine_state", "machine_states", "machine_transition"]) {
-    const reply = await runAction(choriaUtilAgent(), request(action), { node });
-    assert.equal(reply.statuscode, 2, action);
+    const reply = await runAction(choriaUtilAgent(), {
+      ...request(action),
+      data: action === "machine_states"
+        ? {}
+        : action === "machine_state"
+        ? { name: "m1" }
+        : { name: "m1", transition: "go" },
+    }, { node });
+    assert.equal(reply.statuscode, 1, action);
     assert.equal(
       reply.statusmsg,
-      `Cannot run action '${action}' as agent 'choria_util' does not have it`,
+      `Cannot run ${action} as this server hosts no Autonomous Agents: set plugin.choria.machine.store`,
     );
+  }
+});
+
+Deno.test("choria_util lists, describes and transitions hosted machines", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "chorale-util-" });
+  try {
+    await Deno.mkdir(`${dir}/toggle`);
+    await Deno.writeTextFile(
+      `${dir}/toggle/machine.yaml`,
+      [
+        "name: toggle",
+        "version: 1.2.3",
+        "initial_state: off",
+        "transitions:",
+        "  - { name: switch_on, from: [off], destination: on }",
+        "  - { name: switch_off, from: [on], destination: off }",
+        "watchers:",
+        "  - { name: hold, type: timer, state_match: [on], properties: { timer: 1h } }",
+        "",
+      ].join("\n"),
+    );
+    await using host = new MachineHost({
+      store: dir,
+      identity: "n1",
+      plugins: defaultPlugins(),
+      pollMs: 0,
+    });
+    await host.start();
+    const agent = choriaUtilAgent({ machines: hostedMachines(host) });
+    const call = (action: string, data: Record<string, unknown> = {}) =>
+      runAction(agent, { ...request(action), data }, { node });
+    const states = await call("machine_states");
+    assert.equal(states.statuscode, 0, states.statusmsg);
+    const id = (states.data.machine_ids as string[])[0]!;
+    assert.deepEqual(states.data.machine_names, ["toggle"]);
+    const state = await call("machine_state", { instance: id });
+    assert.deepEqual(
+      { ...state.data, start_time: typeof state.data.start_time },
+      {
+        name: "toggle",
+        version: "1.2.3",
+        state: "off",
+        path: `${dir}/toggle/machine.yaml`,
+        id,
+        start_time: "string",
+        available_transitions: ["switch_on"],
+        scout: false,
+      },
+    );
+    const moved = await call("machine_transition", { name: "toggle", transition: "switch_on" });
+    assert.deepEqual([moved.statuscode, moved.data], [0, { success: true }]);
+    assert.equal(host.find({ name: "toggle" }).state, "on");
+    const refused = await call("machine_transition", { name: "toggle", transition: "switch_on" });
+    assert.equal(refused.statuscode, 1);
+    assert.match(
+      refused.statusmsg,
+      /Cannot fire transition 'switch_on' as it is not valid from state 'on': valid are switch_off/,
+    );
+    const wrongVersion = await call("machine_transition", {
+      name: "toggle",
+      version: "9.9.9",
+      transition: "switch_off",
+    });
+    assert.match(
+      wrongVersion.statusmsg,
+      /Cannot find a machine with name 'toggle', version '9\.9\.9'/,
+    );
+    const invalid = await call("machine_state", { name: "1bad" });
+    assert.equal(invalid.statuscode, 4);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
   }
 });

@@ -56,6 +56,7 @@ Deno.test("findDdl takes the first directory's copy and names the agents when no
       "other",
       "package",
       "rpcutil",
+      "scout",
       "service",
     ]);
     await assert.rejects(() => findDdl(dirs, "broken"), DdlError);
@@ -68,7 +69,7 @@ Deno.test("findDdl takes the first directory's copy and names the agents when no
       assert.equal(error.kind, "agent");
       assert.equal(
         error.message,
-        "Cannot find agent 'nosuch': the agents with a DDL are choria_registry, choria_util, discovery, package, rpcutil, service",
+        "Cannot find agent 'nosuch': the agents with a DDL are choria_registry, choria_util, discovery, package, rpcutil, scout, service",
       );
       return true;
     });

@@ -26,3 +26,4 @@ export * from "./prometheus.ts";
 export * from "./scout.ts";
 export * from "./state_machine.ts";
 export * from "./watchers/mod.ts";
+export * from "./control.ts";

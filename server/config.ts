@@ -211,6 +211,41 @@ export const ServerConfigKeys: readonly ConfigKey[] = [
     doc: "Serve Prometheus metrics on 127.0.0.1:<port>/metrics; 0 turns it off",
   },
   {
+    key: "plugin.choria.machine.store",
+    type: "string",
+    default: "",
+    env: "CHORALE_MACHINE_STORE",
+    doc: "Directory of autonomous agents, one <name>/machine.yaml each; empty turns them off",
+  },
+  {
+    key: "plugin.scout.checks",
+    type: "string",
+    default: "",
+    env: "CHORALE_SCOUT_CHECKS",
+    doc: "Directory of Scout check files, one <check>.yaml each; empty turns Scout off",
+  },
+  {
+    key: "plugin.choria.machine.poll_interval",
+    type: "duration",
+    default: 10_000,
+    env: "CHORALE_MACHINE_POLL_INTERVAL",
+    doc: "How often to look for added, changed or removed machines and Scout checks",
+  },
+  {
+    key: "plugin.choria.machine.max_commands",
+    type: "integer",
+    default: 8,
+    env: "CHORALE_MACHINE_MAX_COMMANDS",
+    doc: "Commands autonomous agents may run at once on the node",
+  },
+  {
+    key: "plugin.choria.prometheus_textfile_directory",
+    type: "string",
+    default: "",
+    env: "CHORALE_PROMETHEUS_TEXTFILE_DIRECTORY",
+    doc: "Write machine states and check results for node_exporter here; empty turns it off",
+  },
+  {
     key: "log_level",
     type: "string",
     default: "info",
@@ -245,6 +280,14 @@ export interface ServerSettings {
   /** External agents' directory, or empty, and how often it is polled. */
   agentsDir: string;
   agentsPollMs: number;
+  /** Autonomous agents and Scout: directories (empty for none), polling, limits, textfile. */
+  machines: {
+    store: string;
+    checks: string;
+    pollMs: number;
+    maxCommands: number;
+    textfileDir: string;
+  };
 }
 
 const COLLECTIVE = /^[a-zA-Z0-9_-]+$/;
@@ -313,6 +356,9 @@ export function serverSettings(
   }
   const metricsPort = values.metrics_port as number;
   if (metricsPort < 0 || metricsPort > 65_535) problems.push("metrics_port: must be 0 to 65535");
+  if ((values["plugin.choria.machine.max_commands"] as number) < 1) {
+    problems.push("plugin.choria.machine.max_commands: must be at least 1");
+  }
   for (const key of ["max_concurrent", "max_queued"]) {
     if ((values[key] as number) < 1) problems.push(`${key}: must be at least 1`);
   }
@@ -344,5 +390,12 @@ export function serverSettings(
     agentsDir: String(values.agents_dir),
     agentsPollMs: values.agents_poll_interval as number,
     statusIntervalMs: values.status_interval as number,
+    machines: {
+      store: String(values["plugin.choria.machine.store"]),
+      checks: String(values["plugin.scout.checks"]),
+      pollMs: values["plugin.choria.machine.poll_interval"] as number,
+      maxCommands: values["plugin.choria.machine.max_commands"] as number,
+      textfileDir: String(values["plugin.choria.prometheus_textfile_directory"]),
+    },
   };
 }

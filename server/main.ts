@@ -9,8 +9,9 @@
  * `--allow-write` for the audit log and status file; `--allow-env` for its `CHORALE_*` overrides
  * and the libraries' colour and debug switches; `--allow-sys=hostname` for the NATS client;
  * `--allow-run` for the package and service agents' dpkg-query, apt-get, apt-cache, systemctl and
- * service, plus each external agent's executable when `agents_dir` is set (add them to the task's
- * `--allow-run` list).
+ * service, plus each external agent's executable when `agents_dir` is set and each command the
+ * autonomous agents and Scout checks run (add them to the task's `--allow-run` list; a command
+ * Deno may not run fails its watcher with a message saying so).
  *
  * @module
  */
@@ -18,6 +19,8 @@ import { Command } from "@commander-js/extra-typings";
 import { runAction } from "../agents/sdk.ts";
 import { choriaRegistryAgent } from "../agents/choria_registry.ts";
 import { choriaUtilAgent } from "../agents/choria_util.ts";
+import { scoutAgent } from "../agents/scout.ts";
+import { defaultPlugins, hostedMachines, MachineHost, type NodeStatus } from "../machines/mod.ts";
 import { discoveryAgent } from "../agents/discovery.ts";
 import { packageAgent } from "../agents/package.ts";
 import { rpcutilAgent } from "../agents/rpcutil.ts";
@@ -143,6 +146,30 @@ async function main(args: string[]): Promise<number> {
       return 2;
     }
   }
+  // Autonomous agents and Scout checks start once the server is connected, so their first
+  // events reach the broker.
+  const m = settings.machines;
+  const machines: MachineHost | null = m.store === "" && m.checks === "" ? null : new MachineHost({
+    store: m.store,
+    checks: m.checks,
+    identity,
+    plugins: defaultPlugins(),
+    pollMs: m.pollMs,
+    maxCommands: m.maxCommands,
+    textfileDir: m.textfileDir,
+    publish: (subject, event) => {
+      const nc = daemon.server.connection;
+      if (nc && !nc.isClosed()) nc.publish(subject, JSON.stringify(event));
+    },
+    facts: () => facts.current().facts as Record<string, unknown>,
+    nodeStatus: (): NodeStatus => ({
+      connected: !(daemon.server.connection?.isClosed() ?? true),
+      lastMessageMs: daemon.server.lastMessage?.getTime() ?? null,
+      certificateExpiresMs: material.notAfter.getTime(),
+    }),
+    logger,
+  });
+  const hosted = machines ? hostedMachines(machines) : null;
   const agents = [
     rpcutilAgent({
       config: () => ({ identity, collectives: settings.collectives, brokers }),
@@ -151,9 +178,11 @@ async function main(args: string[]): Promise<number> {
     choriaRegistryAgent(),
     choriaUtilAgent({
       info: () => ({ connector: "nats", connector_tls: true, secure_protocol: true }),
+      ...(hosted ? { machines: hosted } : {}),
     }),
     packageAgent(),
     serviceAgent(),
+    ...(hosted ? [scoutAgent(hosted)] : []),
   ];
   const selects: FilterCheck = (verified) => {
     const current = facts.current();
@@ -178,6 +207,7 @@ async function main(args: string[]): Promise<number> {
     version: VERSION,
   });
   await daemon.start();
+  await machines?.start();
   await using _external = settings.agentsDir === ""
     ? null
     : watchExternalAgents(settings.agentsDir, {
@@ -197,6 +227,7 @@ async function main(args: string[]): Promise<number> {
       },
     });
   await waitForStopSignal();
+  await machines?.stop();
   await daemon.stop();
   await audit?.close();
   return 0;
