@@ -96,14 +96,18 @@ Deno.test("Workers share one port and route between them exactly once, with perm
   await using broker = await startWorkers(pki, 3);
   const clients: Client[] = [];
   try {
-    // New connections spread over the workers; keep connecting until three are seen.
-    const servers = new Set<string>();
-    while (servers.size < 3 && clients.length < 60) {
-      const nc = await client(pki, broker.port);
-      clients.push(nc);
-      servers.add(nc.info!.server_id);
+    // New connections spread over the workers: 240 of them, 20 handshakes at a time.
+    for (let batch = 0; batch < 12; batch++) {
+      clients.push(
+        ...await Promise.all(Array.from({ length: 20 }, () => client(pki, broker.port))),
+      );
     }
-    assert.equal(servers.size, 3, "connections reached all three workers");
+    const perWorker = new Map<string, number>();
+    for (const nc of clients) {
+      perWorker.set(nc.info!.server_id, (perWorker.get(nc.info!.server_id) ?? 0) + 1);
+    }
+    assert.equal(perWorker.size, 3, "connections reached all three workers");
+    for (const count of perWorker.values()) assert.ok(count >= 20, `a fair share: ${count}`);
     const plain = clients.map((nc) => counter(nc, "fleet.broadcast"));
     const group = clients.map((nc) => counter(nc, "fleet.work", "workers"));
     await Promise.all(clients.map((nc) => nc.flush()));
@@ -144,9 +148,9 @@ Deno.test("Workers share one port and route between them exactly once, with perm
 
 Deno.test("A worker killed with SIGKILL is restarted and its clients reconnect", async () => {
   await using pki = await makeTestPki();
-  await using broker = await startWorkers(pki, 2);
+  await using broker = await startWorkers(pki, 3);
   const monitors = workerMonitors(broker);
-  assert.equal(monitors.size, 2);
+  assert.equal(monitors.size, 3);
   const victim = monitors.get(1)!;
   const victimId = await (await fetch(`http://127.0.0.1:${victim.port}/varz`)).json() as {
     server_id: string;
@@ -154,16 +158,35 @@ Deno.test("A worker killed with SIGKILL is restarted and its clients reconnect",
   // Connect until one client is on the victim and one on the survivor.
   const clients: Client[] = [];
   try {
-    let onVictim: Client | null = null;
-    let onSurvivor: Client | null = null;
-    while ((!onVictim || !onSurvivor) && clients.length < 40) {
+    const servers = new Set<string>();
+    while (servers.size < 3 && clients.length < 60) {
       const nc = await client(pki, broker.port, pki.client.name, true);
       clients.push(nc);
-      if (nc.info!.server_id === victimId.server_id) onVictim ??= nc;
-      else onSurvivor ??= nc;
+      servers.add(nc.info!.server_id);
     }
-    assert.ok(onVictim && onSurvivor, "clients on both workers");
-    Deno.kill(victim.pid, "SIGKILL");
+    assert.equal(servers.size, 3, "clients on every worker");
+    const onVictim = clients.find((nc) => nc.info!.server_id === victimId.server_id)!;
+    const onSurvivor = clients.find((nc) => nc.info!.server_id !== victimId.server_id)!;
+    // A broadcast is under way when a worker dies: clients on the two survivors lose nothing,
+    // including those reached across the route between the survivors.
+    const survivors = clients.filter((nc) => nc.info!.server_id !== victimId.server_id);
+    const publisher = survivors[0]!;
+    const listeners = survivors.map((nc) => counter(nc, "during.kill"));
+    await Promise.all(survivors.map((nc) => nc.flush()));
+    let sent = 0;
+    const broadcasting = (async () => {
+      for (let i = 0; i < 40; i++) {
+        for (let k = 0; k < 50; k++, sent++) publisher.publish("during.kill", "x");
+        await publisher.flush();
+        if (i === 5) Deno.kill(victim.pid, "SIGKILL");
+        await new Promise((resolve) => setTimeout(resolve, 5));
+      }
+    })();
+    await broadcasting;
+    await until(
+      () => listeners.every((l) => l.count === sent),
+      `every client on the surviving worker to get all ${sent} broadcasts`,
+    );
     await broker.proc.waitForLine(
       (l) => l.includes("worker exited; restarting it"),
       "the supervisor to restart the worker",
@@ -172,7 +195,7 @@ Deno.test("A worker killed with SIGKILL is restarted and its clients reconnect",
     // The victim's client reconnects (to whichever worker), resubscribes, and hears the survivor's.
     const heard = counter(onVictim, "after.restart");
     await until(() => {
-      onSurvivor!.publish("after.restart");
+      onSurvivor.publish("after.restart");
       return heard.count > 0;
     }, "the reconnected client to hear messages from the other worker");
     await broker.proc.waitForLine(
