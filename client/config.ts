@@ -22,6 +22,7 @@
  * discovery_timeout: 2s
  * federation:
  *   collectives: [east, west]  # reach these member collectives through federation brokers
+ *   srv_domain: example.net    # with no brokers: _mcollective-federation_server._tcp.example.net
  * ```
  *
  * @module
@@ -34,7 +35,9 @@ import {
   type SecurityMaterial,
   type SecurityProvider,
 } from "../core/security/providers.ts";
+import { resolveFederationBrokers, type SrvResolver } from "../federation/srv.ts";
 import type { FederationOptions } from "./client.ts";
+import { ConnectError } from "./errors.ts";
 import type { ClientIdentity, ClientOptions } from "./types.ts";
 
 export { ConfigError };
@@ -112,6 +115,14 @@ export const ClientConfigKeys: readonly ConfigKey[] = [
     doc:
       "Member collectives to reach through federation brokers (the brokers are then the federation network's); empty means no federation",
   },
+  {
+    key: "federation.srv_domain",
+    type: "string",
+    default: "",
+    env: "CHORALE_FEDERATION_SRV_DOMAIN",
+    doc:
+      "When federated and 'brokers' is empty: find the federation network's brokers by SRV records _mcollective-federation_server._tcp.<domain>",
+  },
 ];
 
 const PATH_KEYS = ["security.certificate", "security.key", "security.ca", "security.ssl_dir"];
@@ -135,6 +146,8 @@ export interface ClientConfig {
   discoveryTimeoutMs: number;
   /** Member collectives reached through federation brokers; empty when not federated. */
   federations: string[];
+  /** Where to look up the federation network's brokers when `brokers` is empty, or "". */
+  federationSrvDomain: string;
   /** The files read, lowest precedence first. */
   files: string[];
 }
@@ -153,6 +166,7 @@ export interface ClientConfigOverrides {
   discovery_timeout?: string | number;
   /** Member collectives to reach through federation brokers, comma-separated or a list. */
   "federation.collectives"?: string | string[];
+  "federation.srv_domain"?: string;
 }
 
 /** Options for {@linkcode loadClientConfig}. */
@@ -165,6 +179,8 @@ export interface LoadClientConfigOptions {
   file?: string;
   /** Settings over every other source. @default {} */
   overrides?: ClientConfigOverrides;
+  /** Looks up SRV records (federation brokers). @default Deno.resolveDns(name, "SRV") */
+  resolver?: SrvResolver;
 }
 
 /** Options for {@linkcode loadClientIdentity}. */
@@ -348,7 +364,11 @@ export async function loadClientConfig(
   }
 
   const brokers = values.brokers as string[];
-  if (brokers.length === 0) {
+  const federations = values["federation.collectives"] as string[];
+  const federationSrvDomain = values["federation.srv_domain"] as string;
+  if (brokers.length === 0 && federations.length > 0 && federationSrvDomain !== "") {
+    // Found by SRV when the options are loaded.
+  } else if (brokers.length === 0) {
     problems.push(
       "'brokers' is empty: set it in the configuration file or CHORALE_BROKERS (tls://host:port)",
     );
@@ -390,7 +410,6 @@ export async function loadClientConfig(
       `'discovery_timeout' must be above zero: current value is ${discoveryTimeoutMs}ms`,
     );
   }
-  const federations = values["federation.collectives"] as string[];
   for (const name of federations) {
     if (!/^[A-Za-z0-9_-]+$/.test(name)) {
       problems.push(
@@ -412,6 +431,7 @@ export async function loadClientConfig(
     },
     discoveryTimeoutMs,
     federations,
+    federationSrvDomain,
     files,
   };
 }
@@ -498,6 +518,7 @@ export async function loadClientIdentity(
  *
  * @throws {ConfigError} For configuration problems, all at once.
  * @throws {SecurityProviderError} When the identity's files cannot be used.
+ * @throws {ConnectError} When federated brokers are to be found by SRV and none are.
  *
  * @example Connect as configured
  * ```ts
@@ -517,10 +538,25 @@ export async function loadClientOptions(
 ): Promise<LoadedClientOptions> {
   const config = await loadClientConfig(options);
   const loaded = await loadClientIdentity(config, options);
+  let brokers = config.brokers;
+  if (brokers.length === 0) {
+    try {
+      brokers = await resolveFederationBrokers(
+        [],
+        config.federationSrvDomain,
+        options.resolver ?? ((name) => Deno.resolveDns(name, "SRV")),
+      );
+    } catch (cause) {
+      throw new ConnectError(
+        `Cannot find the federation network's brokers: ${(cause as Error).message}`,
+        { cause },
+      );
+    }
+  }
   return {
-    config,
+    config: { ...config, brokers },
     client: {
-      brokers: config.brokers,
+      brokers,
       identity: loaded.identity,
       collective: config.collective,
       ...(config.federations.length > 0 ? { federations: config.federations } : {}),

@@ -114,3 +114,28 @@ Deno.test("FederationMetrics renders counters, gauges and histograms", () => {
     1,
   );
 });
+
+Deno.test("the federation broker exits 2 naming every configuration problem", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "chorale-federation-main-" });
+  const errors: string[] = [];
+  const original = console.error;
+  console.error = (...args: unknown[]) => errors.push(args.join(" "));
+  try {
+    const { main } = await import("./main.ts");
+    assert.equal(await main(["--config", `${dir}/missing.yaml`]), 2);
+    assert.match(errors.join("\n"), /--config: cannot read .*missing\.yaml/);
+    errors.length = 0;
+    await Deno.writeTextFile(
+      `${dir}/f.yaml`,
+      "members: { east: { brokers: [nowhere] } }\nfoo: 1\n",
+    );
+    assert.equal(await main(["--config", `${dir}/f.yaml`]), 2);
+    const text = errors.join("\n");
+    assert.match(text, /unknown setting 'foo'/);
+    assert.match(text, /'members\.east\.brokers' must hold host:port/);
+    assert.match(text, /'security\.certificate' is required/);
+  } finally {
+    console.error = original;
+    await Deno.remove(dir, { recursive: true });
+  }
+});

@@ -9,6 +9,8 @@ import { main } from "../client/main.ts";
 import { Client } from "../client/client.ts";
 import type { CliContext } from "../client/cli.ts";
 import { startFederationBroker } from "../federation/_testing.ts";
+import { freePort } from "../broker/ports.ts";
+import { federationCollectiveSubject } from "../core/protocol/subjects.ts";
 import { startChoraleBroker } from "./harness/chorale_broker.ts";
 import { startChoraleServer } from "./harness/chorale_server.ts";
 import { makeTestPki } from "./harness/pki.ts";
@@ -271,5 +273,84 @@ Deno.test("a federation of two networks answers through federation brokers", asy
         }
       }
     },
+  );
+});
+
+Deno.test("a federation broker started while a member is down serves it once it comes up", async () => {
+  await using pki = await makeTestPki();
+  await using fedNet = await startChoraleBroker({ pki });
+  const port = await freePort();
+  await using fed = await startFederationBroker({
+    pki,
+    identity: "fed1.federation",
+    federationPort: fedNet.port,
+    members: { east: port },
+    waitForMembers: false,
+  });
+  await using client = await Client.connect({
+    brokers: [fedNet.url],
+    identity: {
+      certname: pki.client.name,
+      cert: pki.client.cert,
+      key: pki.client.key,
+      ca: pki.caPem,
+    },
+    federations: ["east"],
+  });
+  const down = await client.rpc({
+    agent: "rpcutil",
+    action: "ping",
+    nodes: ["east1"],
+    timeoutMs: 500,
+  }).done();
+  assert.deepEqual(down.stats.noResponses, ["east1"]);
+  const refused =
+    `chorale_federation_errors_total{direction="request",member="east",reason="collective_down"}`;
+  assert.equal(await fed.metric(refused), 1);
+  assert.equal(await fed.metric(`chorale_federation_member_connected{member="east"}`), 0);
+
+  await using eastNet = await startChoraleBroker({
+    pki,
+    choraleConfig: { listen: `127.0.0.1:${port}` },
+  });
+  await using _east1 = await startChoraleServer({
+    pki,
+    identity: "east1",
+    brokerPort: eastNet.port,
+  });
+  await fed.proc.waitForLine(
+    (l) => l.includes('"message":"member connected"') && l.includes('"member":"east"'),
+    "the federation broker to reach east once it is up",
+  );
+  const up = await client.rpc({ agent: "rpcutil", action: "ping", nodes: ["east1"] }).done();
+  assert.deepEqual(up.stats.responded, ["east1"]);
+  assert.equal(await fed.metric(`chorale_federation_member_connected{member="east"}`), 1);
+
+  // A reply that does not say where it goes is refused on the reply leg, and counted.
+  const raw = await connect({
+    servers: [eastNet.url],
+    tls: { ca: pki.caPem, cert: pki.client.cert, key: pki.client.key },
+  });
+  try {
+    raw.publish(
+      federationCollectiveSubject("east"),
+      JSON.stringify({ protocol: "choria:transport:1", data: "e30=", headers: { mc_sender: "x" } }),
+    );
+    await raw.flush();
+  } finally {
+    await raw.close();
+  }
+  await fed.proc.waitForLine(
+    (l) =>
+      l.includes(
+        "Cannot forward a reply from member 'east' from 'x' as its transport has no federation headers",
+      ),
+    "the federation broker to refuse the reply",
+  );
+  assert.equal(
+    await fed.metric(
+      `chorale_federation_errors_total{direction="reply",member="east",reason="missing_headers"}`,
+    ),
+    1,
   );
 });
