@@ -38,6 +38,14 @@ export const ServerConfigKeys: readonly ConfigKey[] = [
     doc: "Broker URLs, tls://host:port; empty means SRV lookup in srv_domain",
   },
   {
+    key: "randomize_brokers",
+    type: "boolean",
+    default: false,
+    env: "CHORALE_RANDOMIZE_BROKERS",
+    doc:
+      "Try the brokers in random order (Choria's randomize_middleware_hosts); by default in the order given, the next on failure",
+  },
+  {
     key: "srv_domain",
     type: "string",
     default: "",
@@ -260,6 +268,8 @@ export interface ServerSettings {
   collectives: string[];
   mainCollective: string;
   brokers: string[];
+  /** Try the brokers in random order instead of the order given. */
+  randomizeBrokers: boolean;
   srvDomain: string;
   security:
     | { provider: "file"; certificate: string; key: string; ca: string }
@@ -367,6 +377,7 @@ export function serverSettings(
     collectives,
     mainCollective,
     brokers,
+    randomizeBrokers: values.randomize_brokers === true,
     srvDomain: String(values.srv_domain),
     security,
     clientPatterns: values["security.client_patterns"] as string[],

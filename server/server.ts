@@ -158,6 +158,8 @@ export class ChoraleServer implements AsyncDisposable {
     const m = this.#deps.material;
     this.#nc = await connect({
       servers: this.#deps.brokers.map((b) => b.replace(/^tls:\/\//, "")),
+      // As Choria: the brokers in the order given (SRV priority order), unless asked otherwise.
+      noRandomize: !this.#deps.settings.randomizeBrokers,
       name: this.identity,
       tls: { ca: m.caPem, cert: m.certPem, key: m.keyPem },
       reconnect: true,

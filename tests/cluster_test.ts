@@ -7,65 +7,13 @@
 import assert from "node:assert/strict";
 import * as tls from "node:tls";
 import { connect, type NatsConnection } from "nats";
-import { choraleBrokerConfig } from "./harness/chorale_broker.ts";
-import { startBroker } from "./harness/broker_process.ts";
-import { natsServerPath, startNatsServer } from "./harness/nats_server.ts";
+import { chorale, type Member, natsServer, routesUp, routez } from "./harness/cluster.ts";
+import { natsServerPath } from "./harness/nats_server.ts";
 import { makeTestPki, type TestPki } from "./harness/pki.ts";
 import { freePort } from "../broker/ports.ts";
 import { within } from "./harness/wait.ts";
 
 const WAIT_MS = 10_000;
-
-interface Member extends AsyncDisposable {
-  kind: "chorale" | "nats-server";
-  port: number;
-  routePort: number;
-  monitorPort: number | null;
-  stop(): Promise<void>;
-}
-
-async function chorale(
-  pki: TestPki,
-  routePort: number,
-  routes: number[],
-  extra: Record<string, unknown> = {},
-): Promise<Member> {
-  const config = {
-    ...choraleBrokerConfig({
-      pki,
-      cluster: { port: routePort, routes: routes.map((p) => `nats-route://127.0.0.1:${p}`) },
-    }),
-    monitor: "127.0.0.1:0",
-    ...extra,
-  };
-  const broker = await startBroker({ config });
-  const stop = async () => {
-    await broker.stop();
-  };
-  return {
-    kind: "chorale",
-    port: broker.port,
-    routePort,
-    monitorPort: broker.monitorPort,
-    stop,
-    [Symbol.asyncDispose]: stop,
-  };
-}
-
-async function natsServer(pki: TestPki, routePort: number, routes: number[]): Promise<Member> {
-  const broker = await startNatsServer({
-    pki,
-    cluster: { port: routePort, routes: routes.map((p) => `nats-route://127.0.0.1:${p}`) },
-  });
-  return {
-    kind: "nats-server",
-    port: broker.port,
-    routePort,
-    monitorPort: null,
-    stop: broker.stop,
-    [Symbol.asyncDispose]: broker.stop,
-  };
-}
 
 type Client = NatsConnection & AsyncDisposable;
 
@@ -85,24 +33,6 @@ async function client(pki: TestPki, member: Member): Promise<Client> {
       if (!nc.isClosed()) await nc.close();
     },
   });
-}
-
-async function routez(member: Member): Promise<{ num_routes: number; routes: unknown[] }> {
-  const response = await fetch(`http://127.0.0.1:${member.monitorPort}/routez`);
-  return await response.json();
-}
-
-/** Waits until a Chorale member has `count` routes registered. */
-async function routesUp(member: Member, count: number): Promise<void> {
-  await within(
-    (async () => {
-      while ((await routez(member)).num_routes < count) {
-        await new Promise((resolve) => setTimeout(resolve, 50));
-      }
-    })(),
-    `broker on ${member.port} to have ${count} routes`,
-    WAIT_MS,
-  );
 }
 
 /**
