@@ -390,3 +390,56 @@ export function selectInventoryNodes(
   }
   return [...new Set(selected)].sort();
 }
+
+/** A node as the registration stream last saw it: its inventory and when it registered. */
+export interface RegistryNode extends InventoryNode {
+  /** The version the node runs, from its build info; empty when it sent none. */
+  version: string;
+  /** When its latest registration was stored, ms since the epoch. */
+  lastSeenMs: number;
+}
+
+/**
+ * The names of the registered nodes a filter selects, sorted: nodes in the collective that match
+ * facts, classes, agents, identities and compound filters with {@linkcode matchesFilter}, as
+ * {@linkcode selectInventoryNodes} does for an inventory file. Group references (`group:NAME`)
+ * belong to inventory files and are an error here.
+ *
+ * @throws {DiscoveryError} For a group reference.
+ *
+ * @example Select by fact from registration data
+ * ```ts
+ * import { selectRegistryNodes } from "./discovery_sources.ts";
+ * const node = (name: string, role: string) => ({
+ *   name, collectives: ["mcollective"], facts: { role }, classes: [], agents: ["rpcutil"],
+ *   version: "0.1.0", lastSeenMs: 0,
+ * });
+ * const filter = { fact: [{ fact: "role", operator: "==" as const, value: "db" }] };
+ * console.log(selectRegistryNodes([node("web1", "web"), node("db1", "db")], {
+ *   collective: "mcollective", filter,
+ * })); // [ "db1" ]
+ * ```
+ */
+export function selectRegistryNodes(
+  nodes: Iterable<RegistryNode>,
+  options: SelectInventoryOptions,
+): string[] {
+  const filter = fullFilter(options.filter ?? {});
+  if (filter.identity.some((f) => f.startsWith("group:"))) {
+    throw new DiscoveryError(
+      "Cannot discover from the registration stream with group filters: groups are defined in inventory files",
+    );
+  }
+  const selected: string[] = [];
+  for (const node of nodes) {
+    if (!node.collectives.includes(options.collective)) continue;
+    const match = matchesFilter(filter, {
+      identity: node.name,
+      facts: node.facts,
+      classes: node.classes,
+      agents: node.agents,
+    });
+    if (match) selected.push(node.name);
+  }
+  return selected.sort();
+}

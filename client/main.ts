@@ -12,6 +12,9 @@
  * deno task chorale ping                                      # round-trip times
  * deno task chorale facts role                                # each value and who has it
  * deno task chorale inventory n1.example.net                  # one node in detail
+ * deno task chorale discover --dm registry -F role=web        # from the stream store, no broadcast
+ * deno task chorale events tail --since 1h --type shutdown    # lifecycle events, then live
+ * deno task chorale fleet                                     # nodes, versions, stopped, facts
  * deno task chorale plugin doc rpcutil                        # a DDL as help
  * deno task chorale generate client rpcutil --out rpcutil.ts  # a client typed from a DDL
  * deno task chorale completion bash                           # shell completion
@@ -70,6 +73,9 @@ import { registerInventoryCommand } from "./commands/inventory.ts";
 import { registerPingCommand } from "./commands/ping.ts";
 import { registerPluginCommand } from "./commands/plugin.ts";
 import { registerRpcCommand } from "./commands/rpc.ts";
+import { registerEventsCommand } from "./commands/events.ts";
+import { registerFleetCommand } from "./commands/fleet_report.ts";
+import { DISCOVERY_METHODS, withRegistryDiscovery } from "./commands/_store.ts";
 
 /**
  * Builds the `chorale` program for a context, with every subcommand registered.
@@ -94,7 +100,20 @@ export function buildProgram(ctx: CliContext, fleet: FleetDeps = defaultFleetDep
       "--federations <names>",
       "reach these member collectives through federation brokers, comma-separated (federation.collectives)",
     )
+    .option(
+      "--dm, --discovery-method <method>",
+      `how fleet commands find nodes: ${
+        DISCOVERY_METHODS.join(", ")
+      } (inventory and registry read the stream store's registration data)`,
+    )
     .exitOverride();
+  // The discovery method is program-wide; fleet commands see it through their dependencies.
+  let method = "broadcast";
+  program.hook("preAction", (_program, action) => {
+    method = (action.optsWithGlobals() as { discoveryMethod?: string }).discoveryMethod ??
+      "broadcast";
+  });
+  fleet = withRegistryDiscovery(fleet, () => method);
   // --federations is the highest-precedence source of federation.collectives. The fleet commands
   // read the configuration through their context, so the flag reaches it as that key's variable.
   const fleetCtx: CliContext = {
@@ -117,6 +136,8 @@ export function buildProgram(ctx: CliContext, fleet: FleetDeps = defaultFleetDep
   registerCaCommand(program, ctx);
   registerEnrollCommand(program, ctx);
   registerEmulateCommand(program, ctx);
+  registerEventsCommand(program, fleetCtx);
+  registerFleetCommand(program, fleetCtx);
   return program;
 }
 

@@ -1,6 +1,7 @@
 /**
  * `chorale inventory NODE`: one node's agents, classes, facts and server details, from
- * `rpcutil#inventory`.
+ * `rpcutil#inventory`; for a node that does not answer (or with `--store`), its last registration
+ * from the stream store, saying when it was last seen.
  *
  * @module
  */
@@ -13,6 +14,7 @@ import { renderInventory } from "../output/reports.ts";
 import { parseSeconds } from "../targeting.ts";
 import { coloursFor, type FleetDeps, withFleet } from "./_fleet.ts";
 import { connectFlags } from "./rpc.ts";
+import { showStoredInventory } from "./_store.ts";
 
 /** Adds `chorale inventory` to `program`. */
 export function registerInventoryCommand(program: Command, ctx: CliContext, deps: FleetDeps): void {
@@ -31,17 +33,23 @@ export function registerInventoryCommand(program: Command, ctx: CliContext, deps
       parseSeconds,
     )
     .option("--json", "print the inventory as JSON")
+    .option("--store", "show the node's last registration from the stream store; do not ask it")
     .addHelpText(
       "after",
       `
 Examples:
   chorale inventory n1.example.net
   chorale inventory n1.example.net --json
+  chorale inventory n1.example.net --store   # also works while the node is offline
 
 Exit codes: 0 ok, 2 the node answered with a failure, 4 it did not answer, 6 no broker
 reachable, 7 certificate problem.`,
     )
     .action(async (node, opts) => {
+      if (opts.store) {
+        await showStoredInventory(ctx, node, opts, false);
+        return;
+      }
       let ddl;
       try {
         ddl = (await findDdl(ddlDirs(ctx, opts.ddlDir ? [opts.ddlDir] : []), "rpcutil")).ddl;
@@ -58,6 +66,8 @@ reachable, 7 certificate problem.`,
           ...(opts.timeout !== undefined ? { timeoutMs: opts.timeout } : {}),
         }).done();
         const reply = set.results.find((r) => r.sender === node);
+        // An offline node: its last registration in the stream store, when there is one.
+        if (reply === undefined && await showStoredInventory(ctx, node, opts, true)) return;
         if (reply === undefined) {
           throw new CliError(
             `Cannot show the inventory of ${node} as it did not answer within ${
