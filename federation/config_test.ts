@@ -3,6 +3,7 @@ import { ConfigError } from "../core/config.ts";
 import { loadFederationSettings } from "./config.ts";
 import { FederationMetrics } from "./metrics.ts";
 import { BrokerLookupError, resolveFederationBrokers } from "./srv.ts";
+import { makeTestPki } from "../tests/harness/pki.ts";
 
 const file = (text: string) => ({ path: "/etc/chorale/federation.yaml", text });
 
@@ -138,4 +139,22 @@ Deno.test("the federation broker exits 2 naming every configuration problem", as
     console.error = original;
     await Deno.remove(dir, { recursive: true });
   }
+});
+
+Deno.test("the federation broker exits 1 when its metrics port is taken", async () => {
+  await using pki = await makeTestPki();
+  const cert = await pki.issue("server", "fed1.federation");
+  using busy = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const file = `${pki.dir}/federation.yaml`;
+  await Deno.writeTextFile(
+    file,
+    JSON.stringify({
+      security: { certificate: cert.certFile, key: cert.keyFile, ca: pki.caFile },
+      federation: { brokers: ["tls://127.0.0.1:1"] },
+      members: { east: { brokers: ["tls://127.0.0.1:2"] } },
+      metrics: `127.0.0.1:${(busy.addr as Deno.NetAddr).port}`,
+    }),
+  );
+  const { main } = await import("./main.ts");
+  assert.equal(await main(["--config", file]), 1);
 });

@@ -97,7 +97,6 @@ export async function main(args: string[]): Promise<number> {
     return 2;
   }
   const log = jsonLogger({ component: "federation", level: settings.logLevel });
-  guardProcess(log);
 
   let material;
   try {
@@ -122,8 +121,21 @@ export async function main(args: string[]): Promise<number> {
   }
 
   const metrics = new FederationMetrics();
-  const metricsServer = settings.metrics ? serveMetrics(settings.metrics, metrics) : null;
-  if (metricsServer) log.info("metrics", { port: metricsServer.addr.port });
+  let metricsServer: Deno.HttpServer<Deno.NetAddr> | null = null;
+  if (settings.metrics) {
+    try {
+      metricsServer = serveMetrics(settings.metrics, metrics);
+    } catch (error) {
+      log.error(
+        `Cannot serve metrics on ${settings.metrics.hostname}:${settings.metrics.port}: ${
+          (error as Error).message
+        }`,
+      );
+      return 1;
+    }
+    log.info("metrics", { port: metricsServer.addr.port });
+  }
+  guardProcess(log);
   const stopping = waitForStopSignal();
   const broker = await Promise.race([
     FederationBroker.start({

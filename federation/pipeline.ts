@@ -108,7 +108,8 @@ export const REPLY_STAGE = "(reply)";
 
 // A subject token: no spaces, dots or wildcards.
 const TOKEN = "[^.\\s*>]+";
-const DIRECTED = new RegExp(`^(${TOKEN})\\.node\\.(${TOKEN})$`);
+// Identities are often host names, so several tokens.
+const DIRECTED = new RegExp(`^(${TOKEN})\\.node\\.(${TOKEN}(?:\\.${TOKEN})*)$`);
 const BROADCAST = new RegExp(`^(${TOKEN})\\.broadcast\\.agent\\.(${TOKEN})$`);
 const REPLY = new RegExp(`^${TOKEN}\\.reply\\.${TOKEN}(\\.${TOKEN})*$`);
 const FEDERATION = new RegExp(`^choria\\.federation\\.(${TOKEN})\\.federation$`);

@@ -52,7 +52,7 @@ Deno.test("transformRequest moves the reply-to into the federation headers and r
   );
 });
 
-Deno.test("transformRequest accepts one broadcast target and drops duplicate targets", () => {
+Deno.test("transformRequest accepts one broadcast target, host-name identities, and drops duplicates", () => {
   const broadcast = transformRequest(
     request({ ...good, federation: { req: REQ, target: ["mcollective.broadcast.agent.rpcutil"] } }),
     east,
@@ -68,6 +68,12 @@ Deno.test("transformRequest accepts one broadcast target and drops duplicate tar
     hop,
   );
   assert.deepEqual(twice.targets, ["mcollective.node.n1"]);
+  const dotted = transformRequest(
+    request({ ...good, federation: { req: REQ, target: ["mcollective.node.n1.example.net"] } }),
+    east,
+    hop,
+  );
+  assert.deepEqual(dotted.targets, ["mcollective.node.n1.example.net"]);
 });
 
 Deno.test("transformRequest refuses bad input with a reason and a clear message", () => {

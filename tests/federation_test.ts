@@ -18,7 +18,7 @@ import { within } from "./harness/wait.ts";
 
 const REQ = "bbb95c73eadb41c39f82a7eedffecee1";
 const EAST = ["east1", "east2"];
-const WEST = ["west1", "west2"];
+const WEST = ["west1.example.net", "west2.example.net"];
 const ALL = [...EAST, ...WEST].sort();
 
 Deno.test("a federation of two networks answers through federation brokers", async (t) => {
@@ -88,14 +88,14 @@ Deno.test("a federation of two networks answers through federation brokers", asy
   });
 
   await t.step("the trace shows the hops both ways with their times", async () => {
-    const trace = await client.trace("west2");
+    const trace = await client.trace("west2.example.net");
     assert.ok(trace.federated);
     assert.deepEqual(
       trace.steps.map((s) => [s.leg, s.via]),
       [
         ["request", pki.client.name],
         ["request", "fed1.federation (request)"],
-        ["node", "west2"],
+        ["node", "west2.example.net"],
         ["reply", "fed1.federation (reply)"],
         ["reply", pki.client.name],
       ],
@@ -145,11 +145,11 @@ Deno.test("a federation of two networks answers through federation brokers", asy
     const set = await inside.rpc({
       agent: "rpcutil",
       action: "ping",
-      nodes: ["east1", "west1"],
+      nodes: ["east1", "west1.example.net"],
       timeoutMs: 1_000,
     }).done();
     assert.deepEqual(set.stats.responded, ["east1"]);
-    assert.deepEqual(set.stats.noResponses, ["west1"]);
+    assert.deepEqual(set.stats.noResponses, ["west1.example.net"]);
   });
 
   await t.step(
