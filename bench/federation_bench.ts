@@ -59,8 +59,8 @@ async function roundTrip(client: Client, node: string): Promise<number> {
 
 async function run(count: number): Promise<void> {
   await using pki = await makeTestPki();
-  await using fedNet = await startChoraleBroker({ pki });
-  await using memberNet = await startChoraleBroker({ pki });
+  await using fedNet = await startChoraleBroker({ pki, choraleConfig: { workers: 1 } });
+  await using memberNet = await startChoraleBroker({ pki, choraleConfig: { workers: 1 } });
   await using server = await startChoraleServer({
     pki,
     identity: "n1",

@@ -20,13 +20,15 @@ const REQ = "bbb95c73eadb41c39f82a7eedffecee1";
 const EAST = ["east1", "east2"];
 const WEST = ["west1.example.net", "west2.example.net"];
 const ALL = [...EAST, ...WEST].sort();
+// One process per broker rather than a supervisor with workers: fewer processes on a shared machine.
+const ONE_PROCESS = { workers: 1 };
 
 Deno.test("a federation of two networks answers through federation brokers", async (t) => {
   await using pki = await makeTestPki();
   const [fedNet, eastNet, westNet] = await Promise.all([
-    startChoraleBroker({ pki }),
-    startChoraleBroker({ pki }),
-    startChoraleBroker({ pki }),
+    startChoraleBroker({ pki, choraleConfig: ONE_PROCESS }),
+    startChoraleBroker({ pki, choraleConfig: ONE_PROCESS }),
+    startChoraleBroker({ pki, choraleConfig: ONE_PROCESS }),
   ]);
   await using _fedNet = fedNet;
   await using _eastNet = eastNet;
@@ -278,7 +280,7 @@ Deno.test("a federation of two networks answers through federation brokers", asy
 
 Deno.test("a federation broker started while a member is down serves it once it comes up", async () => {
   await using pki = await makeTestPki();
-  await using fedNet = await startChoraleBroker({ pki });
+  await using fedNet = await startChoraleBroker({ pki, choraleConfig: ONE_PROCESS });
   const port = await freePort();
   await using fed = await startFederationBroker({
     pki,
@@ -311,7 +313,7 @@ Deno.test("a federation broker started while a member is down serves it once it 
 
   await using eastNet = await startChoraleBroker({
     pki,
-    choraleConfig: { listen: `127.0.0.1:${port}` },
+    choraleConfig: { ...ONE_PROCESS, listen: `127.0.0.1:${port}` },
   });
   await using _east1 = await startChoraleServer({
     pki,
