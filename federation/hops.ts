@@ -107,9 +107,8 @@ export function wireHop(hop: TimedHop): NetworkHop {
  * console.log(hops[0]!.arrivedMs, hops[1]!.arrivedMs); // null 1767225600000
  * ```
  */
-export function readHops(seenBy: readonly NetworkHop[] | undefined): TimedHop[] {
-  return (seenBy ?? []).map((hop) => {
-    const parts = hop as unknown as string[];
+export function readHops(seenBy: readonly (readonly string[])[] | undefined): TimedHop[] {
+  return (seenBy ?? []).map((parts) => {
     const arrivedMs = parseHopTime(parts[3]);
     return {
       from: parts[0] ?? "",
