@@ -7,6 +7,12 @@
 import { join } from "node:path";
 import { connect, type NatsConnection } from "nats";
 import { stringify } from "yaml";
+import { createSigner } from "../core/security/signing.ts";
+import {
+  buildInventory,
+  createRegistrationMessage,
+  inventoryContent,
+} from "../server/registration.ts";
 import { taskPermissions } from "../tests/harness/permissions.ts";
 import type { TestPki } from "../tests/harness/pki.ts";
 import { spawnWatched, type WatchedProcess } from "../tests/harness/process.ts";
@@ -79,4 +85,21 @@ export async function connectAs(
     tls: { ca: pki.caPem, cert: cert.cert, key: cert.key },
     ...(options.inboxPrefix ? { inboxPrefix: options.inboxPrefix } : {}),
   });
+}
+
+/** A signed registration message from `identity`, as a server publishes it. */
+export async function registrationPayload(
+  pki: TestPki,
+  identity: string,
+  facts: Record<string, unknown> = {},
+): Promise<Uint8Array> {
+  const cert = await pki.issue("server", identity);
+  const message = await createRegistrationMessage(
+    inventoryContent(
+      buildInventory({ agents: [], collectives: ["mcollective"], version: "0.1.0", facts }),
+    ),
+    createSigner(cert.cert, cert.key),
+    { collective: "mcollective", identity },
+  );
+  return new TextEncoder().encode(message.payload);
 }

@@ -69,6 +69,8 @@ Examples:
             ...(opts.component ? { component: opts.component } : {}),
             follow,
             signal: stop.signal,
+            // Short waits, so Ctrl-C ends the command quickly.
+            pollMs: 2_000,
           })
         ) {
           if (opts.json) {
