@@ -111,12 +111,6 @@ async function main(args: string[]): Promise<number> {
     ? automaticWorkers(settings.maxConnections, navigator.hardwareConcurrency)
     : configured;
   if (workers > 1) {
-    if (settings.cluster) {
-      console.error(
-        "broker: workers: cannot be combined with cluster.listen; run one process per cluster member (--workers 1)",
-      );
-      return 2;
-    }
     return await runSupervisor(args, settings, String(loaded.values.monitor), workers, logger);
   }
   if (opts.worker !== undefined) {
@@ -163,6 +157,7 @@ async function runSupervisor(
       host: settings.host,
       port: settings.port,
       monitor: monitor === "" ? null : parseHostPort(monitor) as { host: string; port: number },
+      cluster: settings.cluster,
       tls: !settings.insecure,
       main: new URL("./main.ts", import.meta.url).pathname,
     },

@@ -13,6 +13,7 @@
  */
 import { freePort } from "./ports.ts";
 import type { Logger } from "../core/log.ts";
+import { type ClusterSettings, parseRouteUrl } from "./cluster.ts";
 
 /**
  * The permissions of `deno task broker` without `--allow-run`: what each worker gets. A test
@@ -53,6 +54,12 @@ export interface WorkerPlan {
   port: number;
   /** Monitoring listener; worker `i` serves on `port + i`. Null when off. */
   monitor: { host: string; port: number } | null;
+  /**
+   * The cluster the broker joins, if any: worker `i` is a member of its own, with its route
+   * listener on the cluster port + `i` (free ports when it is 0), dialling the configured routes
+   * and the workers before it. Without one, the workers form a cluster of their own on loopback.
+   */
+  cluster: ClusterSettings | null;
   /** Whether clients must use mutual TLS (for the log line). */
   tls: boolean;
   /** The `broker/main.ts` to run. */
@@ -78,21 +85,26 @@ export async function superviseWorkers(
   signal: AbortSignal,
 ): Promise<number> {
   const port = plan.port === 0 ? await freePort(plan.host) : plan.port;
+  const cluster = plan.cluster;
+  const routeHost = cluster?.host ?? "127.0.0.1";
   const workers: Worker[] = [];
   for (let index = 0; index < plan.count; index++) {
     workers.push({
       index,
-      routePort: await freePort("127.0.0.1"),
+      routePort: cluster && cluster.port !== 0 ? cluster.port + index : await freePort(routeHost),
       child: null,
       listening: false,
       routes: 0,
     });
   }
-  const routeUrls = workers.map((w) => `nats-route://127.0.0.1:${w.routePort}`);
+  const dialHost = routeHost === "0.0.0.0" ? "127.0.0.1" : routeHost === "::" ? "::1" : routeHost;
+  const routeUrls = workers.map((w) => `nats-route://${hostPort(dialHost, w.routePort)}`);
+  // Every worker counts the other workers' routes; external peers come on top.
+  const expectedRoutes = plan.count - 1;
   let announced = false;
   const announce = () => {
     if (announced) return;
-    if (!workers.every((w) => w.listening && w.routes >= plan.count - 1)) return;
+    if (!workers.every((w) => w.listening && w.routes >= expectedRoutes)) return;
     announced = true;
     logger.info("listening", { host: plan.host, port, workers: plan.count, tls: plan.tls });
   };
@@ -108,11 +120,11 @@ export async function superviseWorkers(
       "--listen",
       `${plan.host}:${port}`,
       "--cluster",
-      `127.0.0.1:${worker.routePort}`,
+      hostPort(routeHost, worker.routePort),
       "--cluster-name",
-      "workers",
+      cluster?.name ?? "workers",
       // Each pair of workers has one route, dialled by the later worker: no duplicates to settle.
-      ...(worker.index === 0 ? [] : ["--routes", routeUrls.slice(0, worker.index).join(",")]),
+      ...routesFlag([...(cluster?.routes ?? []), ...routeUrls.slice(0, worker.index)]),
       ...(plan.monitor
         ? [
           "--monitor",
@@ -122,8 +134,16 @@ export async function superviseWorkers(
     ];
     worker.listening = false;
     worker.routes = 0;
-    const child = new Deno.Command("deno", { args, stdin: "null", stdout: "null", stderr: "piped" })
-      .spawn();
+    const env: Record<string, string> = cluster?.advertise
+      ? { CHORALE_BROKER_CLUSTER_ADVERTISE: shiftPort(cluster.advertise, worker.index) }
+      : {};
+    const child = new Deno.Command("deno", {
+      args,
+      env,
+      stdin: "null",
+      stdout: "null",
+      stderr: "piped",
+    }).spawn();
     worker.child = child;
     void forwardLines(child.stderr, (line) => {
       if (line.includes('"message":"worker listening"')) {
@@ -166,6 +186,20 @@ export async function superviseWorkers(
   clearTimeout(readyTimer);
   await Promise.all(workers.map((w) => stopWorker(w)));
   return 0;
+}
+
+function routesFlag(urls: string[]): string[] {
+  return urls.length === 0 ? [] : ["--routes", urls.join(",")];
+}
+
+function hostPort(host: string, port: number): string {
+  return host.includes(":") ? `[${host}]:${port}` : `${host}:${port}`;
+}
+
+/** `nats-route://h:p` with the port moved on by `by`: worker i advertises its own route port. */
+function shiftPort(url: string, by: number): string {
+  const { host, port } = parseRouteUrl(url);
+  return `nats-route://${hostPort(host, port + by)}`;
 }
 
 async function stopWorker(worker: Worker): Promise<void> {

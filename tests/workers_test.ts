@@ -10,6 +10,8 @@ import { startBroker, type StartedBrokerProcess } from "./harness/broker_process
 import { makeTestPki, type TestPki } from "./harness/pki.ts";
 import { taskPermissions } from "./harness/permissions.ts";
 import { within } from "./harness/wait.ts";
+import { chorale, routesUp } from "./harness/cluster.ts";
+import { freePort } from "../broker/ports.ts";
 import { automaticWorkers, WORKER_PERMISSIONS } from "../broker/workers.ts";
 
 const WAIT_MS = 15_000;
@@ -206,6 +208,56 @@ Deno.test("A worker killed with SIGKILL is restarted and its clients reconnect",
       "the restarted worker to listen again",
       WAIT_MS,
     );
+  } finally {
+    await Promise.all(clients.map((nc) => nc.close()));
+  }
+});
+
+Deno.test("Workers join a cluster as members of their own, each reachable by its peers", async () => {
+  await using pki = await makeTestPki();
+  const peerPort = await freePort();
+  await using peer = await chorale(pki, peerPort, []);
+  const config = {
+    ...choraleBrokerConfig({
+      pki,
+      cluster: { port: 0, routes: [`nats-route://127.0.0.1:${peerPort}`] },
+    }),
+  };
+  await using broker = await startBroker({ config, flags: ["--workers", "2"] });
+  // The peer learns both workers: one dials it, the other is gossiped to it.
+  await routesUp(peer, 2);
+  const clients: Client[] = [];
+  try {
+    const servers = new Set<string>();
+    while (servers.size < 2 && clients.length < 40) {
+      const nc = await client(pki, broker.port);
+      clients.push(nc);
+      servers.add(nc.info!.server_id);
+    }
+    assert.equal(servers.size, 2, "clients on both workers");
+    await using onPeer = await client(pki, peer.port);
+    const atPeer = counter(onPeer, "to.peer");
+    const probedPeer = counter(onPeer, "probe.peer");
+    await onPeer.flush();
+    const atWorkers = clients.map((nc) => counter(nc, "to.workers"));
+    const probedWorkers = clients.map((nc) => counter(nc, "probe.workers"));
+    await Promise.all(clients.map((nc) => nc.flush()));
+    // Probes on their own subjects: once they cross, the counted subjects' interest has too.
+    await until(() => {
+      for (const nc of clients) nc.publish("probe.peer");
+      onPeer.publish("probe.workers");
+      return probedPeer.count >= clients.length && probedWorkers.every((c) => c.count > 0);
+    }, "interest to cross between the workers and their peer");
+    for (const nc of clients) nc.publish("to.peer");
+    onPeer.publish("to.workers");
+    await Promise.all([...clients.map((nc) => nc.flush()), onPeer.flush()]);
+    await until(
+      () => atPeer.count === clients.length && atWorkers.every((c) => c.count === 1),
+      "one message from every worker's client at the peer, and the peer's at every client",
+    );
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    assert.equal(atPeer.count, clients.length, "each publish reached the peer once");
+    assert.ok(atWorkers.every((c) => c.count === 1), "the peer's publish reached each client once");
   } finally {
     await Promise.all(clients.map((nc) => nc.close()));
   }
