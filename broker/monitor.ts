@@ -31,6 +31,8 @@ export function varz(broker: Broker): Record<string, unknown> {
     now: new Date().toISOString(),
     uptime: `${Math.floor((Date.now() - broker.startedAt.getTime()) / 1000)}s`,
     mem: mem.rss,
+    mem_heap_used: mem.heapUsed,
+    mem_external: mem.external,
     connections: broker.connections.size,
     total_connections: s.totalConnections,
     in_msgs: s.inMsgs,
