@@ -346,11 +346,12 @@ export class FederationBroker implements AsyncDisposable {
     for (const sub of this.#subscriptions) sub.unsubscribe();
     const connections = [this.#federation, ...[...this.#members.values()].map((m) => m.nc)]
       .filter((nc): nc is NatsConnection => nc !== null && !nc.isClosed());
+    // A connection whose broker is gone would wait for it to return before flushing: bound it.
     await Promise.allSettled(connections.map(async (nc) => {
-      await nc.flush().catch(() => {});
-      await nc.close();
+      await Promise.race([nc.flush().catch(() => {}), delay(STOP_FLUSH_MS)]);
+      await Promise.race([nc.close(), delay(STOP_FLUSH_MS)]);
     }));
-    await Promise.allSettled(this.#tasks);
+    await Promise.race([Promise.allSettled(this.#tasks), delay(STOP_FLUSH_MS)]);
     this.#log.info("stopped", { identity: this.identity });
   }
 
@@ -358,6 +359,13 @@ export class FederationBroker implements AsyncDisposable {
   async [Symbol.asyncDispose](): Promise<void> {
     await this.stop();
   }
+}
+
+// How long stopping waits for one connection to flush, and then to close, ms.
+const STOP_FLUSH_MS = 500;
+
+function delay(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
 }
 
 function sleep(ms: number, signal: AbortSignal): Promise<void> {

@@ -272,6 +272,10 @@ Deno.test("a federation of two networks answers through federation brokers", asy
               `chorale_federation_errors_total{direction="request",member="west",reason="collective_down"}`,
             ) >= 1,
           );
+          // It still stops cleanly on SIGTERM, its member's broker gone or not.
+          const status = await fed2.stop();
+          assert.equal(status.code, 0, "fed2 did not stop by itself on SIGTERM");
+          assert.ok(fed2.proc.lines.some((l) => l.includes('"message":"stopped"')));
         }
       }
     },
