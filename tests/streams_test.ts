@@ -172,6 +172,25 @@ Deno.test("servers' registration and lifecycle events are kept by the store and 
         assertEquals(inventory.code, 0, inventory.stderr);
         assert(/Last seen: \d{4}-\d\d-\d\dT.* ago\)/.test(inventory.stdout), inventory.stdout);
         assert(inventory.stdout.includes("role: db"), inventory.stdout);
+        // Without --store it asks the node first, then says when it was last seen.
+        const offline = await cli(["inventory", "db1.test", "--timeout", "1"]);
+        assertEquals(offline.code, 0, offline.stderr);
+        assert(offline.stderr.includes("db1.test did not answer: showing its last registration"));
+        assert(offline.stdout.includes("Last seen:"), offline.stdout);
+        if (Deno.env.get("CHORALE_SHOW_STREAMS_OUTPUT")) {
+          for (
+            const args of [["fleet", "--fact", "role"], [
+              "discover",
+              "--dm",
+              "registry",
+              "-F",
+              "dc=east",
+            ]]
+          ) {
+            console.log(`$ chorale ${args.join(" ")}\n${(await cli(args)).stdout}`);
+          }
+          console.log(`${tail.stdout}\n${offline.stderr}${offline.stdout}`);
+        }
         const fleet = await cli(["fleet", "--json", "--fact", "role"]);
         assertEquals(fleet.code, 0, fleet.stderr);
         const summary = JSON.parse(fleet.stdout);
