@@ -26,6 +26,7 @@ import type { RegistryNode } from "../client/discovery_sources.ts";
 import { streamsApiSubject } from "../core/protocol/subjects.ts";
 import type { RequestFilter } from "../core/protocol/request.ts";
 import type { FleetSummary } from "./inventory.ts";
+import type { StoreServiceStats } from "./service.ts";
 import type { AppendResult, ReplayFrom, StoredMessage, StreamConfig, StreamInfo } from "./store.ts";
 
 /** A message on the wire: text data as `data`, anything else base64 in `data_b64`. */
@@ -208,14 +209,40 @@ export class StoreClient {
     };
   }
 
-  /** Stores messages, all or none; resolves once they are committed. */
+  /**
+   * Stores messages and resolves once they are committed. They go in requests that fit the
+   * broker's payload limit, each stored all or none; if one fails, those before it are stored.
+   */
   async publish(
     messages: readonly { subject: string; data: Uint8Array }[],
   ): Promise<AppendResult[]> {
-    const answer = await this.#call<{ acks: AppendResult[] }>("write", "publish", {
-      messages: messages.map((m) => ({ subject: m.subject, ...wireData(m.data) })),
-    });
-    return answer.acks;
+    const limit = (this.#nc.info?.max_payload ?? 1_048_576) - 4_096;
+    const acks: AppendResult[] = [];
+    let chunk: WireMessage[] = [];
+    let size = 0;
+    const send = async () => {
+      if (chunk.length === 0) return;
+      const answer = await this.#call<{ acks: AppendResult[] }>("write", "publish", {
+        messages: chunk,
+      });
+      acks.push(...answer.acks);
+      chunk = [];
+      size = 0;
+    };
+    for (const m of messages) {
+      const wire = { subject: m.subject, ...wireData(m.data) };
+      const bytes = encoder.encode(JSON.stringify(wire)).byteLength + 1;
+      if (bytes > limit) {
+        throw new StoreApiError(
+          `Cannot publish a message on ${m.subject} as it is ${bytes} bytes encoded: the broker takes at most ${limit}`,
+        );
+      }
+      if (size + bytes > limit) await send();
+      chunk.push(wire);
+      size += bytes;
+    }
+    await send();
+    return acks;
   }
 
   /** The registered nodes a filter selects. */
@@ -240,8 +267,8 @@ export class StoreClient {
   }
 
   /** The service's counters. */
-  async stats(): Promise<Record<string, number>> {
-    return await this.#call<Record<string, number>>("read", "stats", {});
+  async stats(): Promise<StoreServiceStats> {
+    return await this.#call<StoreServiceStats>("read", "stats", {});
   }
 
   /** Adds or updates a stream. */

@@ -86,6 +86,8 @@ export interface StoreServiceOptions extends ServiceConnectionOptions {
   maxMessageBytes?: number;
   /** The longest a fetch may wait for new messages, ms. @default 30000 */
   maxWaitMs?: number;
+  /** Caps the database's size in 4 KiB pages, as `OpenStoreOptions.maxPages`. @default no cap */
+  maxPages?: number;
 }
 
 /** The service's counters. */
@@ -149,6 +151,7 @@ export async function startStoreService(options: StoreServiceOptions): Promise<S
   const logger = options.logger ?? silentLogger;
   const store = StreamStore.open(options.dir, {
     ...(options.maxMessageBytes ? { maxMessageBytes: options.maxMessageBytes } : {}),
+    ...(options.maxPages ? { maxPages: options.maxPages } : {}),
   });
   let nc: NatsConnection;
   try {
@@ -374,7 +377,24 @@ class Service implements StoreService {
       const e = error as Error;
       answer = { error: { name: e.name ?? "Error", message: e.message ?? String(error) } };
     }
-    if (msg.reply) msg.respond(encoder.encode(JSON.stringify(answer)));
+    if (!msg.reply) return;
+    let bytes = encoder.encode(JSON.stringify(answer));
+    if (bytes.byteLength > this.#maxReplyBytes()) {
+      this.#counts.request_errors++;
+      bytes = encoder.encode(JSON.stringify({
+        error: {
+          name: "StreamStoreError",
+          message:
+            `Cannot answer ${op} as the answer is ${bytes.byteLength} bytes: the broker takes at most ${this.#maxReplyBytes()}`,
+        },
+      }));
+    }
+    msg.respond(bytes);
+  }
+
+  #maxReplyBytes(): number {
+    // Leave room for the protocol line and headers.
+    return (this.connection.info?.max_payload ?? 1_048_576) - 4_096;
   }
 
   async #answer(op: string, body: Record<string, unknown>): Promise<unknown> {
@@ -479,6 +499,17 @@ class Service implements StoreService {
         messages = this.store.fetch(stream, options);
       }
     }
-    return { messages: messages.map(toWire), last_seq: this.store.info(stream).lastSeq };
+    const lastSeq = this.store.info(stream).lastSeq;
+    // Text is escaped and binary is base64 on the wire: shorten the page until it fits the
+    // broker's payload limit; the caller asks again from where it ends.
+    let wire = messages.map(toWire);
+    while (
+      wire.length > 1 &&
+      encoder.encode(JSON.stringify({ messages: wire, last_seq: lastSeq })).byteLength >
+        this.#maxReplyBytes()
+    ) {
+      wire = wire.slice(0, Math.ceil(wire.length / 2));
+    }
+    return { messages: wire, last_seq: lastSeq };
   }
 }

@@ -105,6 +105,11 @@ export interface OpenStoreOptions {
   now?: () => number;
   /** The largest message, bytes. @default 1 MiB */
   maxMessageBytes?: number;
+  /**
+   * Caps the database at this many pages (4 KiB each); past it writes fail with
+   * {@linkcode StoreFullError}, as on a full disk. @default no cap
+   */
+  maxPages?: number;
 }
 
 /** Any stream store failure. */
@@ -347,6 +352,14 @@ export class StreamStore implements Disposable {
       db.exec("PRAGMA locking_mode = EXCLUSIVE");
       db.exec("PRAGMA journal_mode = WAL");
       db.exec("PRAGMA synchronous = FULL");
+      if (options.maxPages !== undefined) {
+        if (!Number.isSafeInteger(options.maxPages) || options.maxPages < 1) {
+          throw new StreamConfigError(
+            `Cannot open the stream store as 'maxPages' must be a whole number above 0: current value is ${options.maxPages}`,
+          );
+        }
+        db.exec(`PRAGMA max_page_count = ${options.maxPages}`);
+      }
       db.exec("BEGIN IMMEDIATE");
       db.exec(`
         CREATE TABLE IF NOT EXISTS streams (
@@ -367,6 +380,7 @@ export class StreamStore implements Disposable {
       } catch {
         // Closing a half-opened database may fail too; the first error is the one to report.
       }
+      if (cause instanceof StreamConfigError) throw cause;
       const text = sqliteCode(cause);
       if (text.includes("locked") || text.includes("busy")) {
         throw new StoreLockedError(

@@ -214,7 +214,7 @@ Deno.test("servers' registration and lifecycle events are kept by the store and 
         }
         await until("the bad events to be counted", async () => {
           const stats = await api.stats();
-          return (stats.invalid ?? 0) >= 2 ? stats : undefined;
+          return stats.invalid >= 2 ? stats : undefined;
         });
         await until(
           "the bad registrations to be counted",
