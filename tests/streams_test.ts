@@ -10,7 +10,7 @@ import { deepStrictEqual as assertEquals, ok as assert, rejects } from "node:ass
 import { join } from "node:path";
 import AjvDraft04 from "ajv-draft-04";
 import { stringify } from "yaml";
-import { runChorale } from "../client/_testing.ts";
+import { runChorale, spawnChorale } from "../client/_testing.ts";
 import { CertificateVerifier } from "../core/security/verify.ts";
 import { DataAdapter } from "../streams/adapter.ts";
 import { StoreClient } from "../streams/api.ts";
@@ -191,7 +191,8 @@ Deno.test("servers' registration and lifecycle events are kept by the store and 
           }
           console.log(`${tail.stdout}\n${offline.stderr}${offline.stdout}`);
         }
-        const fleet = await cli(["fleet", "--json", "--fact", "role"]);
+        // With exactly `deno task chorale`'s permissions, as a user runs it.
+        const fleet = await spawnChorale(["fleet", "--json", "--fact", "role"], { cwd: dir });
         assertEquals(fleet.code, 0, fleet.stderr);
         const summary = JSON.parse(fleet.stdout);
         assertEquals(summary.nodes, 3);
