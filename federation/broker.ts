@@ -9,10 +9,12 @@
  * needs to find its client travels in its headers, and a dead instance's subscriptions vanish
  * with its connections.
  *
- * A member whose brokers are unreachable is retried in the background; requests for it are
- * refused (counted, reason `collective_down`), so its nodes show as not answering while the
- * others answer. A message that fails never stops the broker: every handler catches, logs and
- * counts.
+ * An instance takes a member's requests only while it is connected to that member: when the link
+ * drops it leaves the member's queue group, so the requests go to instances that can deliver them,
+ * and it joins again when the link returns (retried in the background). A request for a member
+ * that no instance can reach is refused by one that sees it (counted, reason `collective_down`),
+ * so its nodes show as not answering while the others answer. A message that fails never stops
+ * the broker: every handler catches, logs and counts.
  *
  * @module
  */
@@ -57,6 +59,8 @@ interface Member {
   collectives: readonly string[];
   nc: NatsConnection | null;
   up: boolean;
+  /** This instance's place in the member's queue group on the federation network, while up. */
+  requests: Subscription | null;
 }
 
 /**
@@ -104,6 +108,7 @@ export class FederationBroker implements AsyncDisposable {
         collectives: settings.collectives,
         nc: null,
         up: false,
+        requests: null,
       });
       this.metrics.setConnected(settings.name, false);
     }
@@ -133,23 +138,30 @@ export class FederationBroker implements AsyncDisposable {
     const nc = await this.#connect("federation", this.#options.federationBrokers, () => {});
     if (nc === null) return;
     this.#federation = nc;
-    for (const member of this.#members.values()) {
-      this.#subscriptions.push(nc.subscribe(federationSubject(member.name), {
-        queue: `${member.name}_federation`,
-        callback: (error, msg) => {
-          if (error) return;
-          this.#onRequest(member, msg.subject, msg.data);
-        },
-      }));
-      this.#tasks.push(this.#startMember(member));
-    }
-    // Requests for members nobody here serves: refused and counted, by one instance of the group.
+    // Requests for members nobody here serves, or that this instance cannot reach now: refused
+    // and counted by one instance of the group. (A copy of every request comes here too.)
     this.#subscriptions.push(nc.subscribe(federationSubject("*"), {
-      queue: "chorale_federation_unknown",
+      queue: "chorale_federation_unrouted",
       callback: (error, msg) => {
         if (error) return;
         const name = memberOfSubject(msg.subject) ?? msg.subject;
-        if (this.#members.has(name)) return;
+        const member = this.#members.get(name);
+        if (member?.up) return;
+        if (member !== undefined) {
+          this.metrics.countIn("request", member.name);
+          this.#refuse(
+            "request",
+            member.name,
+            new FederationRefusal(
+              `Cannot forward a request for member '${member.name}' as this federation broker cannot reach its brokers (${
+                member.settings.brokers.join(", ")
+              }): its nodes will not answer unless another instance can`,
+              "collective_down",
+            ),
+            msg.subject,
+          );
+          return;
+        }
         this.metrics.countIn("request", "(unknown)");
         this.#refuse(
           "request",
@@ -170,6 +182,7 @@ export class FederationBroker implements AsyncDisposable {
       federation: nc.getServer(),
       members: [...this.#members.keys()],
     });
+    for (const member of this.#members.values()) this.#tasks.push(this.#startMember(member));
   }
 
   async #startMember(member: Member): Promise<void> {
@@ -191,13 +204,38 @@ export class FederationBroker implements AsyncDisposable {
     this.#setUp(member, true);
   }
 
+  // Joins the member's queue group on the federation network while the member is reachable.
   #setUp(member: Member, up: boolean): void {
-    if (member.up === up) return;
-    member.up = up && member.nc !== null && !member.nc.isClosed();
-    this.metrics.setConnected(member.name, member.up);
+    const reachable = up && member.nc !== null && !member.nc.isClosed() &&
+      !this.#stop.signal.aborted;
+    if (member.up === reachable) return;
+    member.up = reachable;
+    this.metrics.setConnected(member.name, reachable);
     const fields = { member: member.name, server: member.nc?.getServer() ?? "" };
-    if (member.up) this.#log.info("member connected", fields);
-    else this.#log.warn("member disconnected: its nodes will not answer until it returns", fields);
+    const federation = this.#federation;
+    if (!reachable) {
+      member.requests?.unsubscribe();
+      member.requests = null;
+      this.#log.warn(
+        "member disconnected: this instance leaves its queue group until it returns",
+        fields,
+      );
+      return;
+    }
+    if (federation === null || federation.isClosed()) return;
+    member.requests = federation.subscribe(federationSubject(member.name), {
+      queue: `${member.name}_federation`,
+      callback: (error, msg) => {
+        if (error) return;
+        this.#onRequest(member, msg.subject, msg.data);
+      },
+    });
+    // Say so once the broker has the subscription, so a request sent after the line is taken.
+    federation.flush().then(
+      () => this.#log.info("member connected", fields),
+      (error) =>
+        this.#log.warn("cannot confirm the subscription", { ...fields, error: String(error) }),
+    );
   }
 
   // Connects, retrying until it works or the broker stops (then null). The connection itself
@@ -344,6 +382,7 @@ export class FederationBroker implements AsyncDisposable {
     if (this.#stop.signal.aborted) return;
     this.#stop.abort();
     for (const sub of this.#subscriptions) sub.unsubscribe();
+    for (const member of this.#members.values()) member.requests?.unsubscribe();
     const connections = [this.#federation, ...[...this.#members.values()].map((m) => m.nc)]
       .filter((nc): nc is NatsConnection => nc !== null && !nc.isClosed());
     // A connection whose broker is gone would wait for it to return before flushing: bound it.

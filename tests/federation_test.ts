@@ -282,7 +282,7 @@ Deno.test("a federation of two networks answers through federation brokers", asy
   );
 });
 
-Deno.test("a federation broker started while a member is down serves it once it comes up", async () => {
+Deno.test("a federation broker started while a member is down serves it once it comes up; one that cannot reach a member takes none of its requests", async () => {
   await using pki = await makeTestPki();
   await using fedNet = await startChoraleBroker({ pki, choraleConfig: ONE_PROCESS });
   const port = await freePort();
@@ -331,6 +331,29 @@ Deno.test("a federation broker started while a member is down serves it once it 
   const up = await client.rpc({ agent: "rpcutil", action: "ping", nodes: ["east1"] }).done();
   assert.deepEqual(up.stats.responded, ["east1"]);
   assert.equal(await fed.metric(`chorale_federation_member_connected{member="east"}`), 1);
+
+  // An instance that cannot reach east stays out of east's queue group, so it loses nothing that
+  // the instance that can reach east carries.
+  await using cutOff = await startFederationBroker({
+    pki,
+    identity: "fed2.federation",
+    federationPort: fedNet.port,
+    members: { east: await freePort() },
+    waitForMembers: false,
+  });
+  for (let i = 0; i < 8; i++) {
+    const set = await client.rpc({
+      agent: "rpcutil",
+      action: "ping",
+      nodes: ["east1"],
+      timeoutMs: 2_000,
+    }).done();
+    assert.deepEqual(set.stats.responded, ["east1"], `request ${i} was lost`);
+  }
+  assert.equal(
+    await cutOff.metric(`chorale_federation_messages_out_total{direction="request",member="east"}`),
+    0,
+  );
 
   // A reply that does not say where it goes is refused on the reply leg, and counted.
   const raw = await connect({
