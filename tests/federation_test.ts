@@ -152,6 +152,14 @@ Deno.test("a federation of two networks answers through federation brokers", asy
     }).done();
     assert.deepEqual(set.stats.responded, ["east1"]);
     assert.deepEqual(set.stats.noResponses, ["west1.example.net"]);
+    // Inside a member the trace goes straight to the node and back.
+    const trace = await inside.trace("east1");
+    assert.ok(!trace.federated);
+    assert.deepEqual(trace.steps.map((s) => [s.leg, s.via]), [
+      ["request", pki.client.name],
+      ["node", "east1"],
+      ["reply", pki.client.name],
+    ]);
   });
 
   await t.step(
