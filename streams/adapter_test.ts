@@ -2,6 +2,9 @@ import { deepStrictEqual as assertEquals, ok as assert, throws } from "node:asse
 import { CertificateVerifier } from "../core/security/verify.ts";
 import { createSigner } from "../core/security/signing.ts";
 import { createRegistrationMessage } from "../server/registration.ts";
+import { createReply } from "../core/protocol/reply.ts";
+import { createSecureReply } from "../core/protocol/secure_reply.ts";
+import { createTransport, encodeTransport } from "../core/protocol/transport.ts";
 import { startChoraleBroker } from "../tests/harness/chorale_broker.ts";
 import { makeTestPki } from "../tests/harness/pki.ts";
 import { within } from "../tests/harness/wait.ts";
@@ -24,6 +27,31 @@ Deno.test("toAdapterOutput turns a registration request into Choria stream outpu
   assertEquals(output.time, "1970-01-01T00:00:00.000Z");
   assertEquals(output.requestid.length, 32);
   assertEquals(JSON.parse(output.data).protocol, "choria:registration:inventorycontent:1");
+});
+
+Deno.test("toAdapterOutput reads replies with their sender and request id", async () => {
+  const body = JSON.stringify({ statuscode: 0, statusmsg: "OK", data: { pong: 1 } });
+  const reply = createReply({
+    requestid: "bbb95c73eadb41c39f82a7eedffecee1",
+    senderid: "n1.example.net",
+    agent: "rpcutil",
+    message: body,
+  });
+  const wire = encodeTransport(createTransport(await createSecureReply(reply)));
+  const output = toAdapterOutput(new TextEncoder().encode(wire), {
+    protocol: "reply",
+    now: new Date(0),
+  });
+  assertEquals([output.sender, output.requestid, output.data], [
+    "n1.example.net",
+    "bbb95c73eadb41c39f82a7eedffecee1",
+    body,
+  ]);
+  // A reply is not a request.
+  throws(
+    () => toAdapterOutput(new TextEncoder().encode(wire), { protocol: "request", now: new Date() }),
+    AdapterInputError,
+  );
 });
 
 Deno.test("toAdapterOutput refuses corrupt, oversize and forged registration", async () => {
