@@ -13,6 +13,7 @@ import { freePort } from "../broker/ports.ts";
 import { federationCollectiveSubject } from "../core/protocol/subjects.ts";
 import { startChoraleBroker } from "./harness/chorale_broker.ts";
 import { startChoraleServer } from "./harness/chorale_server.ts";
+import { natsServerPath, startNatsServer } from "./harness/nats_server.ts";
 import { makeTestPki } from "./harness/pki.ts";
 import { within } from "./harness/wait.ts";
 
@@ -390,4 +391,52 @@ Deno.test("a federation broker started while a member is down serves it once it 
     ),
     1,
   );
+});
+
+Deno.test({
+  name: "a federation runs over nats-server brokers as well",
+  ignore: natsServerPath() === null,
+  async fn() {
+    await using pki = await makeTestPki();
+    // nats-server only knows the certificates that exist when it starts.
+    await pki.issue("server", "fed1.federation");
+    await pki.issue("server", "east1.example.net");
+    await using fedNet = await startNatsServer({ pki });
+    await using eastNet = await startNatsServer({ pki });
+    await using _east1 = await startChoraleServer({
+      pki,
+      identity: "east1.example.net",
+      brokerPort: eastNet.port,
+    });
+    await using _fed = await startFederationBroker({
+      pki,
+      identity: "fed1.federation",
+      federationPort: fedNet.port,
+      members: { east: eastNet.port },
+    });
+    await using client = await Client.connect({
+      brokers: [fedNet.url],
+      identity: {
+        certname: pki.client.name,
+        cert: pki.client.cert,
+        key: pki.client.key,
+        ca: pki.caPem,
+      },
+      federations: ["east"],
+    });
+    assert.deepEqual((await client.discover({ timeoutMs: 2_000, windowMs: 300 })).nodes, [
+      "east1.example.net",
+    ]);
+    const set = await client.rpc({ agent: "rpcutil", action: "ping", nodes: ["east1.example.net"] })
+      .done();
+    assert.equal(set.stats.ok, 1);
+    const trace = await client.trace("east1.example.net");
+    assert.deepEqual(trace.steps.map((s) => s.leg), [
+      "request",
+      "request",
+      "node",
+      "reply",
+      "reply",
+    ]);
+  },
 });
