@@ -107,6 +107,21 @@ Deno.test("the store service answers bad requests with errors, manages streams a
     assertEquals(await api.deleteStream("AUDIT"), true);
     assert(!(await api.streams()).some((s) => s.config.name === "AUDIT"));
 
+    // Machine events must be JSON objects; registration that does not decode is not indexed.
+    nc.publish("choria.machine.watcher.state", '{"machine":"m1","state":"ok"}');
+    nc.publish("choria.machine.watcher.state", "[1, 2]");
+    nc.publish("choria.machine.transition", "not json");
+    await nc.flush();
+    await until("the machine events", async () => (await api.stats()).invalid === 2);
+    assertEquals((await api.fetch("CHORIA_MACHINE")).messages.length, 1);
+    await api.publish([{
+      subject: "choria.registration.bad",
+      data: new TextEncoder().encode("{}"),
+    }]);
+    assertEquals(await api.discover({}), []);
+    assertEquals((await api.stats()).index_errors, 1);
+    assertEquals(await api.node("bad"), null);
+
     // Fill the store, then send events: counted, kept for another try, and the service answers.
     await api.addStream({ name: "FILL", subjects: ["fill"] });
     const block = new Uint8Array(64_000).fill(7);

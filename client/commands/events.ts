@@ -6,7 +6,7 @@
  */
 import type { Command } from "@commander-js/extra-typings";
 import { InvalidArgumentError } from "@commander-js/extra-typings";
-import { type CliContext, say } from "../cli.ts";
+import { type CliContext, say, UsageError } from "../cli.ts";
 import { formatEvent, parseSince, tailEvents } from "../../streams/events.ts";
 import { lifecycleEventData } from "../../server/lifecycle.ts";
 import { connectStore, storeCliError } from "./_store.ts";
@@ -53,7 +53,7 @@ Examples:
       try {
         sinceMs = parseSince(opts.since, ctx.now().getTime());
       } catch (error) {
-        throw new InvalidArgumentError((error as Error).message);
+        throw new UsageError((error as Error).message);
       }
       const stop = new AbortController();
       const onSignal = () => stop.abort();

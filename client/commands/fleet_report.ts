@@ -6,7 +6,7 @@
  * @module
  */
 import type { Command } from "@commander-js/extra-typings";
-import { type CliContext, say } from "../cli.ts";
+import { type CliContext, say, UsageError } from "../cli.ts";
 import { repeat } from "../targeting.ts";
 import { parseSince } from "../../streams/events.ts";
 import type { FleetSummary } from "../../streams/inventory.ts";
@@ -55,8 +55,13 @@ export function registerFleetCommand(program: Command, ctx: CliContext): void {
     )
     .action(async (opts) => {
       const now = ctx.now();
-      const since = parseSince(opts.since, now.getTime());
-      const stale = opts.stale ? now.getTime() - parseSince(opts.stale, now.getTime()) : 0;
+      let since: number, stale: number;
+      try {
+        since = parseSince(opts.since, now.getTime());
+        stale = opts.stale ? now.getTime() - parseSince(opts.stale, now.getTime()) : 0;
+      } catch (error) {
+        throw new UsageError((error as Error).message);
+      }
       try {
         await using session = await connectStore(ctx, opts);
         const summary = await session.store.fleet({
