@@ -149,6 +149,24 @@ Deno.test("servers' registration and lifecycle events are kept by the store and 
         assertEquals(found.code, 0, found.stderr);
         assertEquals(found.stdout.trim().split("\n"), ["db1.test", "web1.test"]);
 
+        const byClass = await cli(["discover", "--dm", "inventory", "-C", "mysql"]);
+        assertEquals(byClass.stdout.trim(), "db1.test", byClass.stderr);
+        // Any fleet command discovers through the store: rpc asks just the nodes it found.
+        const ping = await cli([
+          "rpc",
+          "rpcutil",
+          "ping",
+          "--dm",
+          "registry",
+          "-F",
+          "role=web",
+          "--jsonl",
+        ]);
+        assertEquals(ping.code, 0, ping.stderr);
+        const senders = ping.stdout.trim().split("\n").map((l) => JSON.parse(l).sender)
+          .filter((s) => typeof s === "string").sort();
+        assertEquals(senders, ["web1.test", "web2.test"], ping.stdout);
+
         // db1 stops: its shutdown is kept, and its inventory is still there.
         await db1!.stop();
         await until("db1's shutdown event", async () => {
