@@ -12,6 +12,8 @@
  * deno task chorale ping                                      # round-trip times
  * deno task chorale facts role                                # each value and who has it
  * deno task chorale inventory n1.example.net                  # one node in detail
+ * deno task chorale machine validate keep_file/machine.yaml  # every problem of the file
+ * deno task chorale scout status -F role=web                 # Scout checks and their states
  * deno task chorale discover --dm registry -F role=web        # from the stream store, no broadcast
  * deno task chorale events tail --since 1h --type shutdown    # lifecycle events, then live
  * deno task chorale fleet                                     # nodes, versions, stopped, facts
@@ -70,9 +72,11 @@ import { registerFactsCommand } from "./commands/facts.ts";
 import { registerFederationCommand } from "./commands/federation.ts";
 import { registerGenerateCommand } from "./commands/generate.ts";
 import { registerInventoryCommand } from "./commands/inventory.ts";
+import { registerMachineCommand } from "./commands/machine.ts";
 import { registerPingCommand } from "./commands/ping.ts";
 import { registerPluginCommand } from "./commands/plugin.ts";
 import { registerRpcCommand } from "./commands/rpc.ts";
+import { registerScoutCommand } from "./commands/scout.ts";
 import { registerEventsCommand } from "./commands/events.ts";
 import { registerFleetCommand } from "./commands/fleet_report.ts";
 import { DISCOVERY_METHODS, withRegistryDiscovery } from "./commands/_store.ts";
@@ -130,6 +134,8 @@ export function buildProgram(ctx: CliContext, fleet: FleetDeps = defaultFleetDep
   registerFactsCommand(program, fleetCtx, fleet);
   registerInventoryCommand(program, fleetCtx, fleet);
   registerFederationCommand(program, fleetCtx);
+  registerScoutCommand(program, fleetCtx, fleet);
+  registerMachineCommand(program, fleetCtx);
   registerPluginCommand(program, ctx);
   registerGenerateCommand(program, ctx);
   registerCompletionCommand(program, ctx);

@@ -98,12 +98,15 @@ export function compileScoutCheck(
       );
     }
   }
-  const interval = typeof check.interval === "string" ? check.interval : "5m";
+  // Bad values are reported above; the machine is built with defaults so they are not reported twice.
+  const interval = isDuration(check.interval) ? check.interval : "5m";
   const properties: Record<string, unknown> = {};
   for (
     const key of ["plugin", "builtin", "timeout", "annotations", "last_message", "pubcert_expire"]
   ) {
-    if (check[key] !== undefined) properties[key] = check[key];
+    if (check[key] !== undefined && !(key === "timeout" && !isDuration(check[key]))) {
+      properties[key] = check[key];
+    }
   }
   const transitions = [
     ...["OK", "WARNING", "CRITICAL", "UNKNOWN"].map((name) => ({

@@ -7,6 +7,7 @@ import AjvDraft04 from "ajv-draft-04";
 import Ajv07 from "ajv";
 import assert from "node:assert/strict";
 import { join } from "node:path";
+import { runChorale } from "../client/_testing.ts";
 import { RpcClient } from "../client/rpc_client.ts";
 import { machineTransitionSubject, machineWatcherSubject } from "../core/protocol/subjects.ts";
 import { startChoraleBroker } from "../tests/harness/chorale_broker.ts";
@@ -199,6 +200,80 @@ Deno.test("a server runs machines and Scout checks, publishes valid events and o
       transition: "missing",
     });
     assert.deepEqual([forced.statuscode, forced.data], [0, { success: true }]);
+
+    // The same through the CLI.
+    const env = {
+      HOME: root,
+      CHORALE_BROKERS: broker.url,
+      CHORALE_CERTIFICATE: pki.client.certFile,
+      CHORALE_KEY: pki.client.keyFile,
+      CHORALE_CA: pki.caFile,
+    };
+    const chorale = async (args: string[], code = 0) => {
+      const result = await runChorale(args, { cwd: root, env });
+      assert.equal(
+        result.code,
+        code,
+        `chorale ${args.join(" ")}\n${result.stdout}${result.stderr}`,
+      );
+      return result.stdout;
+    };
+    const table = await chorale(["scout", "status", "--discovery-timeout", "1"]);
+    assert.match(table, /^NODE +CHECK +STATE +SINCE\nn1\.example\.net +flag +OK +\d{4}-/);
+    assert.match(table, /\n1 checks on 1 nodes: 1 OK\n$/);
+    assert.equal(
+      await chorale(["scout", "maintenance", "flag", "nope", "--discovery-timeout", "1"]),
+      "n1.example.net: transitioned flag; skipped none; unknown nope\n",
+    );
+    assert.match(
+      await chorale(["scout", "status", "--json", "--discovery-timeout", "1"]),
+      /"state": "maintenance"/,
+    );
+    assert.equal(
+      await chorale(["scout", "resume", "-I", IDENTITY, "--discovery-timeout", "1"]),
+      "n1.example.net: transitioned flag; skipped none; unknown none\n",
+    );
+    const watching = chorale(["scout", "watch", "--check", "flag", "--count", "2", "--for", "10"]);
+    await new Promise((r) => setTimeout(r, 500));
+    assert.equal(
+      await chorale(["scout", "trigger", "--discovery-timeout", "1"]),
+      "n1.example.net: triggered flag; skipped none; unknown none\n",
+    );
+    const watched = (await watching).trim().split("\n");
+    assert.equal(watched.length, 2, watched.join("\n"));
+    for (const line of watched) {
+      assert.match(line, /n1\.example\.net flag nagios check OK: OK - flag present/);
+    }
+    const machineWatch = chorale([
+      "machine",
+      "watch",
+      "--machine",
+      "keep_file",
+      "--type",
+      "transition",
+      "--json",
+      "--count",
+      "1",
+      "--for",
+      "10",
+    ]);
+    await new Promise((r) => setTimeout(r, 500));
+    await Deno.remove(managed);
+    const [json] = (await machineWatch).trim().split("\n");
+    assert.deepEqual(
+      { ...JSON.parse(json!).data, id: "", timestamp: 0 },
+      {
+        protocol: "io.choria.machine.v1.transition",
+        identity: IDENTITY,
+        id: "",
+        version: "1.0.0",
+        timestamp: 0,
+        machine: "keep_file",
+        transition: "missing",
+        from_state: "present",
+        to_state: "missing",
+      },
+    );
 
     // The textfile shows the machines for node_exporter.
     await until(
