@@ -8,7 +8,7 @@
  * time spent inside the federation broker on each leg, from traces, is reported too.
  *
  * ```sh
- * deno task bench:federation              # 300 round trips each way
+ * deno task bench:federation              # 500 round trips each way
  * deno task bench:federation --count 1000
  * ```
  *
@@ -125,7 +125,7 @@ async function run(count: number): Promise<void> {
 
 if (import.meta.main) {
   const opts = new Command("bench:federation")
-    .option("--count <n>", "round trips each way", (v) => Number.parseInt(v, 10), 300)
+    .option("--count <n>", "round trips each way", (v) => Number.parseInt(v, 10), 500)
     .parse(Deno.args, { from: "user" })
     .opts();
   if (!Number.isInteger(opts.count) || opts.count < 1) {
