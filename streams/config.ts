@@ -20,6 +20,9 @@
  *     target: { type: store }   # or jetstream: { type: jetstream, servers: [nats://js.example.net:4222] }
  * ```
  *
+ * Choria's `ingest.workers` is accepted and has no effect: decoding runs on the event loop, and
+ * `stream.workers` sets how many batches are in flight to the target. Unknown keys are problems.
+ *
  * @module
  */
 import { parse, stringify } from "yaml";
@@ -210,6 +213,33 @@ function adapterOf(raw: unknown, i: number, problems: string[]): AdapterConfig |
   if (a === null) {
     problems.push(`'${at}' must be a mapping`);
     return null;
+  }
+  const known: Record<string, string[]> = {
+    "": ["name", "ingest", "stream", "target"],
+    ingest: ["topic", "protocol", "queue", "max_bytes", "verify", "workers"],
+    stream: ["topic", "workers", "batch"],
+    target: [
+      "type",
+      "servers",
+      "tls",
+      "stream",
+      "subjects",
+      "max_age",
+      "max_msgs",
+      "max_bytes",
+      "max_msgs_per_subject",
+    ],
+  };
+  for (const [section, keys] of Object.entries(known)) {
+    const map = section === "" ? a : obj(a[section]);
+    if (section !== "" && a[section] !== undefined && map === null) {
+      problems.push(`'${at}.${section}' must be a mapping`);
+    }
+    for (const key of Object.keys(map ?? {})) {
+      if (!keys.includes(key)) {
+        problems.push(`'${at}${section ? `.${section}` : ""}' has an unknown key '${key}'`);
+      }
+    }
   }
   const name = typeof a.name === "string" && /^[A-Za-z0-9_-]+$/.test(a.name) ? a.name : "";
   if (name === "") problems.push(`'${at}.name' must be letters, digits, '_' or '-'`);

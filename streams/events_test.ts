@@ -81,7 +81,7 @@ Deno.test("loadAdaptersConfig reports every problem at once", () => {
         text: `
 adapters:
   - name: "bad name"
-    ingest: { protocol: publish }
+    ingest: { protocol: publish, wokers: 2 }
     target: { type: kafka, max_age: soon }
 `,
       }, () => undefined),
@@ -92,6 +92,7 @@ adapters:
         "'security.certificate' is required",
         "'adapters[0].name'",
         "'adapters[0].ingest.topic' is required",
+        "'adapters[0].ingest' has an unknown key 'wokers'",
         "'adapters[0].ingest.protocol' must be request or reply",
         "'adapters[0].target.max_age' must be a duration",
         "'adapters[0].target.type' must be store or jetstream (kafka is planned)",
