@@ -18,7 +18,14 @@ import {
 import { decodeLifecycleEvent } from "../server/lifecycle.ts";
 import { bytesOf, fromFromWire, toWire } from "./api.ts";
 import { fleetSummary, InventoryIndex } from "./inventory.ts";
-import { type StreamConfig, StreamStore, StreamStoreError, subjectMatches } from "./store.ts";
+import {
+  type AppendResult,
+  type StreamConfig,
+  type StreamInfo,
+  StreamStore,
+  StreamStoreError,
+  subjectMatches,
+} from "./store.ts";
 
 /** The lifecycle events stream, as Choria names it. */
 export const EVENTS_STREAM = "CHORIA_EVENTS";
@@ -118,6 +125,13 @@ export interface StoreService extends AsyncDisposable {
   connection: NatsConnection;
   /** The counters. */
   stats(): StoreServiceStats;
+  /** Adds or updates a stream. */
+  addStream(config: StreamConfig): StreamInfo;
+  /**
+   * Stores messages in this process (say from adapters the broker runs) and wakes readers
+   * waiting for them, as an API publish does.
+   */
+  appendBatch(messages: readonly { subject: string; data: Uint8Array }[]): AppendResult[];
   /** Stops answering, stores what was captured, closes the connection and the store. */
   close(): Promise<void>;
 }
@@ -243,6 +257,16 @@ class Service implements StoreService {
 
   stats(): StoreServiceStats {
     return { ...this.#counts, index_errors: this.#index.errors, nodes: this.#index.size };
+  }
+
+  addStream(config: StreamConfig): StreamInfo {
+    return this.store.addStream(config);
+  }
+
+  appendBatch(messages: readonly { subject: string; data: Uint8Array }[]): AppendResult[] {
+    const acks = this.store.appendBatch(messages);
+    this.#stored(acks);
+    return acks;
   }
 
   close(): Promise<void> {
@@ -445,9 +469,7 @@ class Service implements StoreService {
           }
           return { subject: m.subject, data: bytesOf(m) };
         });
-        const acks = this.store.appendBatch(messages);
-        this.#stored(acks);
-        return { acks };
+        return { acks: this.appendBatch(messages) };
       }
       case "manage.add": {
         const stream = this.store.addStream(body.config as StreamConfig);

@@ -9,8 +9,10 @@ import { startChoraleBroker } from "../tests/harness/chorale_broker.ts";
 import { makeTestPki } from "../tests/harness/pki.ts";
 import { within } from "../tests/harness/wait.ts";
 import { StoreApiError, StoreClient } from "./api.ts";
-import { connectAs } from "./_testing.ts";
-import { EVENTS_STREAM, startStoreService } from "./service.ts";
+import { connectAs, registrationPayload } from "./_testing.ts";
+import { DataAdapter } from "./adapter.ts";
+import { LocalStoreTarget } from "./targets.ts";
+import { EVENTS_STREAM, REGISTRATION_STREAM, startStoreService } from "./service.ts";
 import { StoreFullError, StreamStore } from "./store.ts";
 
 async function until(what: string, test: () => Promise<boolean> | boolean): Promise<void> {
@@ -156,6 +158,43 @@ Deno.test("the store service answers bad requests with errors, manages streams a
       async () => (await api.fetch(EVENTS_STREAM)).messages.length === 30,
     );
     assertEquals(service.stats().dropped, 0);
+  } finally {
+    await nc.close();
+    await Deno.remove(dir, { recursive: true }).catch(() => {});
+  }
+});
+
+Deno.test("adapters in the store's own process store through the service and wake waiting readers", async () => {
+  await using pki = await makeTestPki();
+  await using broker = await startChoraleBroker({ pki });
+  const cert = await pki.issue("server", "streams.test");
+  const dir = await Deno.makeTempDir({ prefix: "chorale-service-local-" });
+  const nc = await connectAs(pki, "server", "reader.test", broker.port);
+  try {
+    await using service = await startStoreService({
+      dir,
+      servers: [`127.0.0.1:${broker.port}`],
+      tls: { ca: pki.caPem, cert: cert.cert, key: cert.key },
+    });
+    const adapter = new DataAdapter({
+      name: "registration",
+      connection: service.connection,
+      ingest: { topic: "mcollective.broadcast.agent.registration", protocol: "request" },
+      output: { topic: "choria.registration.%s" },
+      target: new LocalStoreTarget(service),
+    });
+    await adapter.start();
+    try {
+      const started = Date.now();
+      const waiting = new StoreClient(nc).fetch(REGISTRATION_STREAM, { waitMs: 10_000 });
+      await new Promise((r) => setTimeout(r, 200));
+      adapter.receive(await registrationPayload(pki, "n1.test"));
+      const { messages } = await within(waiting, "the waiting fetch to wake");
+      assertEquals(messages.map((m) => m.subject), ["choria.registration.n1.test"]);
+      assert(Date.now() - started < 5_000);
+    } finally {
+      await adapter.close(100);
+    }
   } finally {
     await nc.close();
     await Deno.remove(dir, { recursive: true }).catch(() => {});

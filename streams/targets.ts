@@ -60,14 +60,17 @@ export class StoreApiTarget implements AdapterTarget {
   async [Symbol.asyncDispose](): Promise<void> {}
 }
 
+/** What {@linkcode LocalStoreTarget} needs: a `StreamStore`, or a `StoreService` (which also wakes its long-polling readers). */
+export type LocalStore = Pick<StreamStore, "addStream" | "appendBatch">;
+
 /** A stream store this process owns (a broker or store process running adapters itself). */
 export class LocalStoreTarget implements AdapterTarget {
   /** `local`. */
   readonly kind = "local";
-  readonly #store: StreamStore;
+  readonly #store: LocalStore;
 
   /** Stores into `store`. */
-  constructor(store: StreamStore) {
+  constructor(store: LocalStore) {
     this.#store = store;
   }
 
