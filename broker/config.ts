@@ -5,7 +5,12 @@
  */
 import { type ConfigKey, loadConfig } from "../core/config.ts";
 import type { BrokerSettings, IdentityRule, PermissionsConfig, TlsMaterial } from "./broker.ts";
-import type { SubjectPermission } from "./permissions.ts";
+import {
+  DefaultPermissions,
+  FederationPermissions,
+  type Permissions,
+  type SubjectPermission,
+} from "./permissions.ts";
 import { type ClusterSettings, parseRouteUrl } from "./cluster.ts";
 import { isValidSubject } from "./subject.ts";
 import { DEFAULT_CLIENT_PATTERNS } from "../core/security/identity.ts";
@@ -188,7 +193,8 @@ export const BrokerConfigKeys: readonly ConfigKey[] = [
     key: "permissions",
     type: "object",
     default: {},
-    doc: "defaults (choria|open), client_patterns, identities: [{match, publish, subscribe}]",
+    doc:
+      "defaults (choria|open), client_patterns, identities: [{match, preset (server|client|federation) or publish and subscribe}]",
   },
 ];
 
@@ -249,6 +255,13 @@ export function parsePermissions(raw: unknown, problems: string[]): PermissionsC
   return config;
 }
 
+/** Permission sets a rule may name with `preset`. */
+const PRESETS: Record<string, Permissions> = {
+  server: DefaultPermissions.server,
+  client: DefaultPermissions.client,
+  federation: FederationPermissions,
+};
+
 function parseRule(raw: unknown, where: string, problems: string[]): IdentityRule | null {
   if (typeof raw !== "object" || raw === null || Array.isArray(raw)) {
     problems.push(`${where}: expected a mapping with match, publish and subscribe`);
@@ -267,13 +280,25 @@ function parseRule(raw: unknown, where: string, problems: string[]): IdentityRul
     }
   }
   const rule: IdentityRule = { match: r.match };
+  if (r.preset !== undefined) {
+    const preset = PRESETS[String(r.preset)];
+    if (!preset) {
+      problems.push(
+        `${where}.preset: expected server, client or federation, got ${JSON.stringify(r.preset)}`,
+      );
+    } else if (r.publish !== undefined || r.subscribe !== undefined) {
+      problems.push(`${where}: give either a preset or publish and subscribe lists, not both`);
+    } else {
+      Object.assign(rule, structuredClone(preset));
+    }
+  }
   for (const side of ["publish", "subscribe"] as const) {
     if (r[side] === undefined) continue;
     const parsed = parseSide(r[side], `${where}.${side}`, problems);
     if (parsed) rule[side] = parsed;
   }
   for (const key of Object.keys(r)) {
-    if (!["match", "publish", "subscribe"].includes(key)) {
+    if (!["match", "preset", "publish", "subscribe"].includes(key)) {
       problems.push(`${where}: unknown setting '${key}'`);
     }
   }

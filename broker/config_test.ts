@@ -47,3 +47,22 @@ Deno.test("parsePermissions keeps Choria's defaults when nothing is set", () => 
   assert.equal(config.defaults, "choria");
   assert.deepEqual(config.clientPatterns, ["\\.mcollective$", "\\.choria$"]);
 });
+
+Deno.test("parsePermissions fills a rule from a preset and refuses bad presets", () => {
+  const problems: string[] = [];
+  const config = parsePermissions({
+    identities: [
+      { match: "fed1.example.net", preset: "federation" },
+      { match: "x", preset: "admin" },
+      { match: "y", preset: "server", publish: { allow: [">"] } },
+    ],
+  }, problems);
+  assert.deepEqual(config.identities[0]!.subscribe!.allow, [
+    "choria.federation.*.federation",
+    "choria.federation.*.collective",
+  ]);
+  assert.ok(
+    problems.some((p) => p.includes('preset: expected server, client or federation, got "admin"')),
+  );
+  assert.ok(problems.some((p) => p.includes("either a preset or publish and subscribe")));
+});

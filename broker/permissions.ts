@@ -39,6 +39,8 @@ export const DefaultPermissions: Readonly<Record<IdentityKind, Permissions>> = {
         "*.broadcast.agent.registration",
         "choria.lifecycle.event.>",
         "choria.machine.>",
+        // Replies to federated requests go back through the federation broker.
+        "choria.federation.*.collective",
       ],
     },
     subscribe: {
@@ -58,6 +60,16 @@ export const DefaultPermissions: Readonly<Record<IdentityKind, Permissions>> = {
     },
     subscribe: { allow: ["*.reply.{replyhash}.>"] },
   },
+};
+
+/**
+ * What a federation broker may do: take federated requests and member replies, and publish
+ * requests into a member collective and replies back to clients. No identity gets it by default;
+ * a rule grants it by name with `preset: federation`.
+ */
+export const FederationPermissions: Readonly<Permissions> = {
+  publish: { allow: ["*.broadcast.agent.>", "*.broadcast.service.>", "*.node.>", "*.reply.>"] },
+  subscribe: { allow: ["choria.federation.*.federation", "choria.federation.*.collective"] },
 };
 
 /**

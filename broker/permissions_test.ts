@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import {
   DefaultPermissions,
   expandPermissions,
+  FederationPermissions,
   PermissionChecker,
   SubscribeVerdict,
 } from "./permissions.ts";
@@ -59,4 +60,26 @@ Deno.test("Default client permissions allow requests and only the client's own r
   assert.equal(c.canSubscribe("mcollective.reply.h2.>"), SubscribeVerdict.denied);
   assert.equal(c.canSubscribe("mcollective.reply.>"), SubscribeVerdict.denied);
   assert.equal(c.canSubscribe("mcollective.broadcast.agent.rpcutil"), SubscribeVerdict.denied);
+});
+
+Deno.test("Federation preset takes federated traffic; servers may reply through federation", () => {
+  const server = new PermissionChecker(
+    expandPermissions(DefaultPermissions.server, { identity: "n1.example.net", replyhash: "abc" }),
+  );
+  assert.ok(server.canPublish("choria.federation.east.collective"));
+  assert.ok(!server.canPublish("choria.federation.east.federation"));
+  const federation = new PermissionChecker(
+    expandPermissions(FederationPermissions, { identity: "fed1", replyhash: "x" }),
+  );
+  assert.equal(
+    federation.canSubscribe("choria.federation.east.federation"),
+    SubscribeVerdict.allowed,
+  );
+  assert.equal(
+    federation.canSubscribe("choria.federation.east.collective"),
+    SubscribeVerdict.allowed,
+  );
+  assert.ok(federation.canPublish("mcollective.node.n1.example.net"));
+  assert.ok(federation.canPublish("mcollective.reply.abc.1"));
+  assert.equal(federation.canSubscribe("mcollective.reply.>"), SubscribeVerdict.denied);
 });

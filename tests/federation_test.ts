@@ -23,13 +23,21 @@ const WEST = ["west1.example.net", "west2.example.net"];
 const ALL = [...EAST, ...WEST].sort();
 // One process per broker rather than a supervisor with workers: fewer processes on a shared machine.
 const ONE_PROCESS = { workers: 1 };
+/** Choria's default permissions, with the federation preset for the federation brokers. */
+const CHORIA_PERMISSIONS = {
+  ...ONE_PROCESS,
+  permissions: {
+    defaults: "choria",
+    identities: [{ match: "/\\.federation$/", preset: "federation" }],
+  },
+};
 
 Deno.test("a federation of two networks answers through federation brokers", async (t) => {
   await using pki = await makeTestPki();
   const [fedNet, eastNet, westNet] = await Promise.all([
-    startChoraleBroker({ pki, choraleConfig: ONE_PROCESS }),
-    startChoraleBroker({ pki, choraleConfig: ONE_PROCESS }),
-    startChoraleBroker({ pki, choraleConfig: ONE_PROCESS }),
+    startChoraleBroker({ pki, choraleConfig: CHORIA_PERMISSIONS }),
+    startChoraleBroker({ pki, choraleConfig: CHORIA_PERMISSIONS }),
+    startChoraleBroker({ pki, choraleConfig: CHORIA_PERMISSIONS }),
   ]);
   await using _fedNet = fedNet;
   await using _eastNet = eastNet;
