@@ -11,6 +11,7 @@
  * - ingest through the store service over Chorale's broker (batched publishes, 4 in flight),
  *   as `deno task adapter` does with the store target;
  * - ingest into JetStream on nats-server -js (batches of 500 acknowledged publishes);
+ * - the adapter's conversion of signed registration requests, with and without verification;
  * - discovery by one fact (`role=web`, a fifth of the nodes) over the in-memory inventory index,
  *   and the same through the store service's API over the broker, plus the cold index build.
  *
@@ -26,6 +27,9 @@ import { gzipSync } from "node:zlib";
 import { connect } from "nats";
 import { selectRegistryNodes } from "../client/discovery_sources.ts";
 import { StoreClient } from "../streams/api.ts";
+import { toAdapterOutput } from "../streams/adapter.ts";
+import { registrationPayload } from "../streams/_testing.ts";
+import { CertificateVerifier } from "../core/security/verify.ts";
 import { ADAPTER_OUTPUT_PROTOCOL, InventoryIndex } from "../streams/inventory.ts";
 import { defaultStreams, REGISTRATION_STREAM, startStoreService } from "../streams/service.ts";
 import { StreamStore } from "../streams/store.ts";
@@ -197,6 +201,31 @@ async function main(): Promise<void> {
         `discovery role=web in process, ${fmt(n)} nodes (median of 9)`,
         `${median(times).toFixed(1)} ms (${fmt(found)} found)`,
       ]);
+    }
+
+    // 4. The adapter's own work per message: decode the signed request, check the registration
+    // (and its signature), build the output. This bounds one adapter process.
+    {
+      const payloads: Uint8Array[] = [];
+      for (let i = 0; i < 2_000; i++) {
+        payloads.push(await registrationPayload(pki, `node${i % 50}.bench.example.net`));
+      }
+      const verifier = new CertificateVerifier({ ca: pki.caPem });
+      for (const verify of [false, true]) {
+        const started = performance.now();
+        for (const p of payloads) {
+          toAdapterOutput(p, {
+            protocol: "request",
+            now: new Date(),
+            verifier: verify ? verifier : null,
+          });
+        }
+        const seconds = (performance.now() - started) / 1000;
+        rows.push([
+          `adapter conversion of signed registrations${verify ? ", signatures verified" : ""}`,
+          `${fmt(payloads.length / seconds)} /s`,
+        ]);
+      }
     }
 
     // 4. JetStream on nats-server -js.
