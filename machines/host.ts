@@ -50,6 +50,8 @@ export interface MachineHostOptions {
   limit?: TransitionLimit;
   /** Honour `splay_start`. @default true */
   splay?: boolean;
+  /** Where exec watchers write their temporary files. @default the system's */
+  tempDir?: string;
   logger?: Logger;
 }
 
@@ -243,6 +245,7 @@ export class MachineHost implements AsyncDisposable {
         ...(this.#options.nodeStatus ? { nodeStatus: this.#options.nodeStatus } : {}),
         ...(this.#options.limit ? { limit: this.#options.limit } : {}),
         ...(this.#options.splay !== undefined ? { splay: this.#options.splay } : {}),
+        ...(this.#options.tempDir ? { tempDir: this.#options.tempDir } : {}),
         recordMetrics: (sample) => {
           this.#samples.set(`${sample.machine}\u0000${sample.watcher}`, sample);
           this.#textfileSoon();

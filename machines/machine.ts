@@ -54,6 +54,8 @@ export interface MachineOptions {
   splay?: boolean;
   /** Whether this machine is a compiled Scout check. @default false */
   scout?: boolean;
+  /** Where exec watchers write their temporary files. @default the system's */
+  tempDir?: string;
 }
 
 /**
@@ -111,6 +113,7 @@ export class Machine implements AsyncDisposable {
       version: options.manifest.version,
       identity: options.identity,
       directory: options.directory,
+      ...(options.tempDir ? { tempDir: options.tempDir } : {}),
       data: this.data,
       governors,
       logger: this.#logger,

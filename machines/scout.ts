@@ -3,8 +3,8 @@
  * Scout builds them. The machine's states are `unknown`, `ok`, `warning`, `critical` and
  * `maintenance`; the check fires `OK`, `WARNING`, `CRITICAL` or `UNKNOWN`; `MAINTENANCE` stops
  * checking and `RESUME` goes back to `unknown`, which checks at once. An optional remediation
- * command runs (as an exec watcher) on entering `critical` and every `remediate.interval` while
- * the check stays there.
+ * command runs (as an exec watcher) on entering `critical` (or the `remediate.states` given) and
+ * every `remediate.interval` while the check stays there.
  *
  * ```yaml
  * # checks/ssh.yaml: the check is named after the file unless `name` says otherwise
@@ -16,6 +16,7 @@
  *   command: /usr/sbin/service ssh restart
  *   interval: 5m          # default: the check's interval
  *   timeout: 1m           # default 1m
+ *   states: [critical]    # default [critical]; warning and unknown may be added
  * ```
  *
  * @module
@@ -133,16 +134,30 @@ export function compileScoutCheck(
     } else {
       const r = remediate as Record<string, unknown>;
       for (const key of Object.keys(r)) {
-        if (!["command", "interval", "timeout"].includes(key)) {
+        if (!["command", "interval", "timeout", "states"].includes(key)) {
           problems.push(
-            `remediate.${key}: is not a remediation setting (known: command, interval, timeout)`,
+            `remediate.${key}: is not a remediation setting (known: command, interval, timeout, states)`,
           );
         }
+      }
+      let states = ["critical"];
+      if (r.states !== undefined) {
+        const allowed = ["unknown", "warning", "critical"];
+        if (
+          !Array.isArray(r.states) || r.states.length === 0 ||
+          !r.states.every((s) => allowed.includes(s))
+        ) {
+          problems.push(
+            `remediate.states: must be a list of unknown, warning or critical: current value is ${
+              JSON.stringify(r.states)
+            }`,
+          );
+        } else states = r.states;
       }
       watchers.push({
         name: "remediate",
         type: "exec",
-        state_match: ["critical"],
+        state_match: states,
         interval: r.interval ?? interval,
         properties: { command: r.command, timeout: r.timeout ?? "1m" },
       });

@@ -47,7 +47,7 @@ Deno.test("machine validate reads Scout check files and names their problems", a
         "disk.yaml: ok: disk 1.0.0, 5 states, 6 transitions, 1 watchers",
         "bad.yaml: 4 problems:",
         '  interval: must be a Go duration such as 30s or 5m: current value is "often"',
-        "  remediate.cmd: is not a remediation setting (known: command, interval, timeout)",
+        "  remediate.cmd: is not a remediation setting (known: command, interval, timeout, states)",
         '  builtin: must be one of heartbeat, choria_status: current value is "telepathy"',
         "  remediate.command: is required",
         "",

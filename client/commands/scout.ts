@@ -146,7 +146,7 @@ export function registerScoutCommand(
         say(
           ctx,
           formatTable(
-            ["NODE", "CHECK", "STATE", "SINCE"],
+            ["NODE", "CHECK", "STATE", "STARTED"],
             rows.map((c) => [
               c.node,
               c.name,

@@ -64,6 +64,7 @@ class ExecWatcher extends PolledWatcher {
         const file = await Deno.makeTempFile({
           prefix: `chorale-${name.toLowerCase()}-`,
           suffix: ".json",
+          ...(this.host.tempDir ? { dir: this.host.tempDir } : {}),
         });
         files.push(file);
         await Deno.writeTextFile(file, JSON.stringify(value));

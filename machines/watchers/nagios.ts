@@ -96,7 +96,11 @@ class NagiosWatcher extends PolledWatcher {
       return { status: "UNKNOWN", code: 3, output: run.failure.message, perfdata: [] };
     }
     const { status, code } = nagiosStatus(run.code);
-    const { message, perfdata } = parseNagiosOutput(run.stdout);
+    // Plugins write to standard output; a program that only complains on standard error (such
+    // as one used as a plugin) is still reported in its own words.
+    const { message, perfdata } = parseNagiosOutput(
+      run.stdout.trim() === "" ? run.stderr : run.stdout,
+    );
     if (run.code !== null && (run.code < 0 || run.code > 3)) {
       return {
         status,

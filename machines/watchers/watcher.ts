@@ -36,6 +36,8 @@ export interface WatcherHost {
   readonly identity: string;
   /** The machine's directory: relative paths are its. */
   readonly directory: string;
+  /** Where exec watchers write their data and facts files; the system's when absent. */
+  readonly tempDir?: string;
   readonly data: MachineData;
   readonly governors: Governors;
   readonly logger: Logger;

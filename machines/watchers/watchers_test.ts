@@ -1,0 +1,181 @@
+import assert from "node:assert/strict";
+import { within } from "../../tests/harness/wait.ts";
+import type { MachineCloudEvent } from "../events.ts";
+import { Machine } from "../machine.ts";
+import type { MachineManifest } from "../manifest.ts";
+import { compileScoutCheck } from "../scout.ts";
+import { defaultPlugins } from "./mod.ts";
+import type { MetricSample, NodeStatus } from "./watcher.ts";
+
+async function until(what: string, test: () => boolean, ms = 5_000): Promise<void> {
+  await within(
+    (async () => {
+      while (!test()) await new Promise((r) => setTimeout(r, 20));
+    })(),
+    what,
+    ms,
+  );
+}
+
+function manifest(watchers: MachineManifest["watchers"]): MachineManifest {
+  return {
+    name: "test_machine",
+    version: "1.0.0",
+    initial_state: "idle",
+    splay_start: 0,
+    transitions: [
+      { name: "go", from: ["idle", "done"], destination: "busy" },
+      { name: "stop", from: ["idle", "busy"], destination: "done" },
+    ],
+    watchers,
+  };
+}
+
+Deno.test("the schedule watcher turns on in its window and off after its duration", async () => {
+  await using machine = new Machine({
+    manifest: manifest([{
+      name: "window",
+      type: "schedule",
+      state_match: [],
+      success_transition: "go",
+      fail_transition: "stop",
+      properties: { schedules: ["* * * * *"], duration: "1s" },
+    }]),
+    directory: "/tmp",
+    identity: "n1",
+    plugins: defaultPlugins(),
+  });
+  await machine.start();
+  await until("the window to open", () => machine.state === "busy", 3_000);
+  await until("the window to close", () => machine.state === "done", 4_000);
+  assert.equal(machine.watcherState(machine.watchers[0]!).state, "off");
+});
+
+Deno.test("the metric watcher records what its command prints and fails on garbage", async () => {
+  const samples: MetricSample[] = [];
+  const events: MachineCloudEvent[] = [];
+  await using machine = new Machine({
+    manifest: manifest([
+      {
+        name: "load",
+        type: "metric",
+        state_match: ["idle"],
+        success_transition: "go",
+        properties: {
+          command: `/usr/bin/echo '{"labels":{"disk":"sda"},"metrics":{"busy":0.5,"bad name":1}}'`,
+          interval: "1m",
+          labels: { site: "lon" },
+          store: true,
+        },
+      },
+      {
+        name: "noise",
+        type: "metric",
+        state_match: ["busy"],
+        fail_transition: "stop",
+        properties: { command: "/usr/bin/echo not json", interval: "1m" },
+      },
+    ]),
+    directory: "/tmp",
+    identity: "n1",
+    plugins: defaultPlugins(),
+    recordMetrics: (s) => samples.push(s),
+    publish: (_s, e) => events.push(e),
+  });
+  await machine.start();
+  await until("the garbage to fail the second watcher", () => machine.state === "done");
+  assert.deepEqual(samples, [{
+    machine: "test_machine",
+    watcher: "load",
+    labels: { disk: "sda", site: "lon" },
+    values: { busy: 0.5 },
+  }]);
+  assert.deepEqual(machine.data.snapshot(), { busy: 0.5 });
+  const noise = events.find((e) => e.data.name === "noise");
+  assert.match(
+    String(noise?.data.error),
+    /Cannot read metrics from '\/usr\/bin\/echo not json' as its output is not JSON/,
+  );
+});
+
+Deno.test("nagios builtins: heartbeat passes and choria_status fails a disconnected node", async () => {
+  let status: NodeStatus = {
+    connected: true,
+    lastMessageMs: Date.now(),
+    certificateExpiresMs: null,
+  };
+  const check = (builtin: string, extra: Record<string, unknown> = {}) =>
+    compileScoutCheck(JSON.stringify({ builtin, interval: "1h", ...extra }), builtin, {
+      plugins: defaultPlugins(),
+    });
+  await using heartbeat = new Machine({
+    manifest: check("heartbeat"),
+    directory: "/tmp",
+    identity: "n1",
+    plugins: defaultPlugins(),
+  });
+  await using choria = new Machine({
+    manifest: check("choria_status", { last_message: "1h" }),
+    directory: "/tmp",
+    identity: "n1",
+    plugins: defaultPlugins(),
+    nodeStatus: () => status,
+  });
+  await heartbeat.start();
+  await choria.start();
+  await until("both checks to pass", () => heartbeat.state === "ok" && choria.state === "ok");
+  status = { connected: false, lastMessageMs: null, certificateExpiresMs: null };
+  await choria.trigger();
+  assert.equal(choria.state, "critical");
+  assert.equal(
+    choria.watcherState(choria.watchers[0]!).output,
+    "not connected to a broker, no request received yet",
+  );
+});
+
+Deno.test("a nagios plugin that hangs, is missing or exits 42 is UNKNOWN with the reason", async () => {
+  for (
+    const [plugin, output] of [
+      ["/usr/bin/sleep 30", /ran past its 1000 ms timeout and was killed/],
+      ["./missing-plugin", /Cannot run '\.\/missing-plugin' as it does not exist/],
+      ["/usr/bin/sh -c 'echo odd; exit 42'", /exited with code 42, not a Nagios status: odd/],
+    ] as const
+  ) {
+    await using check = new Machine({
+      manifest: compileScoutCheck(
+        JSON.stringify({ plugin, interval: "1h", timeout: "1s" }),
+        "odd",
+        { plugins: defaultPlugins() },
+      ),
+      directory: "/tmp",
+      identity: "n1",
+      plugins: defaultPlugins(),
+    });
+    await check.start();
+    await until(
+      `${plugin} to be UNKNOWN`,
+      () => Number(check.watcherState(check.watchers[0]!).check_time) > 0,
+      4_000,
+    );
+    assert.equal(check.state, "unknown");
+    assert.match(String(check.watcherState(check.watchers[0]!).output), output);
+  }
+});
+
+Deno.test("Scout remediation runs in the states it names", () => {
+  const m = compileScoutCheck(
+    "plugin: /bin/true\nremediate: { command: /bin/true, states: [warning, critical] }\n",
+    "x1",
+    { plugins: defaultPlugins() },
+  );
+  assert.deepEqual(m.watchers[1]?.state_match, ["warning", "critical"]);
+  assert.throws(
+    () =>
+      compileScoutCheck(
+        "plugin: /bin/true\nremediate: { command: /bin/true, states: [ok] }\n",
+        "x1",
+        { plugins: defaultPlugins() },
+      ),
+    /remediate\.states: must be a list of unknown, warning or critical: current value is \["ok"\]/,
+  );
+});
