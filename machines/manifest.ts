@@ -413,6 +413,15 @@ function checkWatcher(
       : {}),
   };
   if (plugin && isObject(properties)) {
+    for (const key of Object.keys(properties)) {
+      if (!plugin.properties.includes(key)) {
+        count(
+          `${where}.properties.${key}: is not a property Chorale's ${plugin.type} watcher supports (known: ${
+            plugin.properties.join(", ")
+          })`,
+        );
+      }
+    }
     plugin.validate(def, (p) => count(`${where}.properties.${p}`));
   }
   return { def, valid: bad === 0 };

@@ -90,3 +90,16 @@ Deno.test("validateManifest refuses a transition that leaves one state for two p
     "transitions: 'go' from state 'aa' leads both to 'bb' and to 'cc'",
   ]);
 });
+
+Deno.test("validateManifest names watcher properties Chorale does not support", () => {
+  const check = validateManifest({
+    name: "m1",
+    version: "1.0.0",
+    initial_state: "aa",
+    transitions: [{ name: "go", from: ["aa"], destination: "bb" }],
+    watchers: [{ name: "ff", type: "file", properties: { path: "x", contents: "hello" } }],
+  }, { plugins });
+  assert.deepEqual(check.problems, [
+    "watchers[0] (ff).properties.contents: is not a property Chorale's file watcher supports (known: path, gather_initial_state)",
+  ]);
+});

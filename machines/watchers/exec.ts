@@ -137,6 +137,15 @@ class ExecWatcher extends PolledWatcher {
 /** The `exec` watcher plugin. */
 export const execWatcher: WatcherPlugin = {
   type: "exec",
+  properties: [
+    "command",
+    "environment",
+    "governor",
+    "governor_timeout",
+    "parse_as_data",
+    "suppress_success_announce",
+    "timeout",
+  ],
   validate(def: WatcherDef, problem) {
     checkStringProperty(def, "command", problem, true);
     checkStringProperty(def, "governor", problem);

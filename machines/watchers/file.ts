@@ -65,6 +65,7 @@ class FileWatcher extends PolledWatcher {
 /** The `file` watcher plugin. */
 export const fileWatcher: WatcherPlugin = {
   type: "file",
+  properties: ["path", "gather_initial_state"],
   validate(def: WatcherDef, problem) {
     checkStringProperty(def, "path", problem, true);
     checkBooleanProperty(def, "gather_initial_state", problem);

@@ -92,6 +92,7 @@ class MetricWatcher extends PolledWatcher {
 /** The `metric` watcher plugin. */
 export const metricWatcher: WatcherPlugin = {
   type: "metric",
+  properties: ["command", "interval", "labels", "skip_prometheus", "store"],
   validate(def: WatcherDef, problem) {
     checkStringProperty(def, "command", problem, true);
     checkDurationProperty(def, "interval", problem, true);

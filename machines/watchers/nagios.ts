@@ -168,6 +168,7 @@ class NagiosWatcher extends PolledWatcher {
 /** The `nagios` watcher plugin. */
 export const nagiosWatcher: WatcherPlugin = {
   type: "nagios",
+  properties: ["plugin", "builtin", "timeout", "annotations", "last_message", "pubcert_expire"],
   validate(def: WatcherDef, problem) {
     const builtin = def.properties.builtin;
     if (builtin !== undefined && (typeof builtin !== "string" || !BUILTINS.includes(builtin))) {

@@ -102,6 +102,7 @@ class ScheduleWatcher implements Watcher {
 /** The `schedule` watcher plugin. */
 export const scheduleWatcher: WatcherPlugin = {
   type: "schedule",
+  properties: ["duration", "schedules", "start_splay"],
   validate(def, problem) {
     checkDurationProperty(def, "duration", problem, true);
     checkDurationProperty(def, "start_splay", problem);

@@ -65,6 +65,7 @@ class TimerWatcher implements Watcher {
 /** The `timer` watcher plugin. */
 export const timerWatcher: WatcherPlugin = {
   type: "timer",
+  properties: ["timer", "splay"],
   validate(def, problem) {
     checkDurationProperty(def, "timer", problem, true);
     checkBooleanProperty(def, "splay", problem);

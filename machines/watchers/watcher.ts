@@ -72,6 +72,8 @@ export interface Watcher {
 export interface WatcherPlugin {
   /** The `type` in machine files. */
   readonly type: string;
+  /** Every property it understands; others are reported as problems, not silently ignored. */
+  readonly properties: readonly string[];
   /** Reports each bad property as `name: problem`. */
   validate(def: WatcherDef, problem: (text: string) => void): void;
   /** Makes a watcher for a validated definition. */
