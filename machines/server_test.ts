@@ -9,7 +9,13 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { runChorale } from "../client/_testing.ts";
 import { RpcClient } from "../client/rpc_client.ts";
-import { machineTransitionSubject, machineWatcherSubject } from "../core/protocol/subjects.ts";
+import {
+  machineTransitionSubject,
+  machineWatcherSubject,
+  registrationSubject,
+} from "../core/protocol/subjects.ts";
+import { CertificateVerifier } from "../core/security/verify.ts";
+import { decodeRegistration } from "../server/registration.ts";
 import { startChoraleBroker } from "../tests/harness/chorale_broker.ts";
 import { startChoraleServer } from "../tests/harness/chorale_server.ts";
 import { makeTestPki } from "../tests/harness/pki.ts";
@@ -113,6 +119,10 @@ Deno.test("a server runs machines and Scout checks, publishes valid events and o
           events.push({ subject: msg.subject, event: msg.json<MachineCloudEvent>() }),
       });
     }
+    const registrations: Uint8Array[] = [];
+    client.nc.subscribe(registrationSubject("mcollective"), {
+      callback: (_e, msg) => registrations.push(msg.data),
+    });
     await client.nc.flush();
     await using server = await startChoraleServer({
       pki,
@@ -123,6 +133,7 @@ Deno.test("a server runs machines and Scout checks, publishes valid events and o
         "plugin.scout.checks": checks,
         "plugin.choria.machine.poll_interval": "1s",
         "plugin.choria.prometheus_textfile_directory": textfiles,
+        registration: { interval: "1s", splay: "0s" },
       },
       extraPermissions: ["--allow-run=/usr/bin/cp,/usr/bin/sh,/usr/bin/touch"],
     });
@@ -282,6 +293,22 @@ Deno.test("a server runs machines and Scout checks, publishes valid events and o
         (await Deno.readTextFile(join(textfiles, "chorale_machines.prom")).catch(() => ""))
           .includes('chorale_machine_state{machine="flag",state="ok"} 1'),
     );
+
+    // Registration carries the machines and their states, as go-choria's does.
+    await until("a registration with both machines", () => registrations.length > 2);
+    const registered = decodeRegistration(registrations.at(-1)!, {
+      verifier: new CertificateVerifier({ ca: pki.caPem }),
+    });
+    assert.equal(registered.type, "inventory");
+    if (registered.type === "inventory") {
+      assert.deepEqual(
+        registered.inventory.machines.map((m) => m.name).sort(),
+        ["flag", "keep_file"],
+      );
+      assert.ok(
+        registered.inventory.machines.every((m) => m.version === "1.0.0" && m.state !== ""),
+      );
+    }
 
     // Every event is a CloudEvent from this node whose data is valid against Choria's schema.
     const validate = await validators();

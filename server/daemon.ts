@@ -11,6 +11,7 @@ import {
   buildInventory,
   createRegistrationMessage,
   inventoryContent,
+  type InventoryMachineState,
   registrationSchedule,
 } from "./registration.ts";
 import { ChoraleServer, type ServerDependencies } from "./server.ts";
@@ -18,6 +19,12 @@ import { serverStatus, writeStatusFile } from "./status_file.ts";
 
 /** How often an alive event is published, as go-choria does. */
 const ALIVE_INTERVAL_MS = 3_600_000;
+
+/** What a daemon reports beyond its server. */
+export interface DaemonExtras {
+  /** The node's autonomous agents and their states, for registration. @default none */
+  machines?: () => InventoryMachineState[];
+}
 
 /** A running node: the server plus its timers. */
 export class Daemon implements AsyncDisposable {
@@ -27,9 +34,11 @@ export class Daemon implements AsyncDisposable {
   readonly #timers: ReturnType<typeof setTimeout>[] = [];
   #stopped = false;
   #metrics: Deno.HttpServer<Deno.NetAddr> | null = null;
+  readonly #extras: DaemonExtras;
 
-  constructor(deps: ServerDependencies) {
+  constructor(deps: ServerDependencies, extras: DaemonExtras = {}) {
     this.#deps = deps;
+    this.#extras = extras;
     this.#log = deps.logger;
     this.server = new ChoraleServer(deps);
   }
@@ -96,6 +105,7 @@ export class Daemon implements AsyncDisposable {
       classes: node.classes(),
       facts: node.facts(),
       status: this.#status(),
+      ...(this.#extras.machines ? { machines: this.#extras.machines() } : {}),
     });
     const m = this.#deps.material;
     const message = await createRegistrationMessage(

@@ -205,6 +205,13 @@ async function main(args: string[]): Promise<number> {
     brokers,
     logger,
     version: VERSION,
+  }, {
+    ...(machines
+      ? {
+        machines: () =>
+          machines.machines().map((m) => ({ name: m.name, version: m.version, state: m.state })),
+      }
+      : {}),
   });
   await daemon.start();
   await machines?.start();
