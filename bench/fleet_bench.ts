@@ -245,7 +245,8 @@ async function runSize(size: number, workersFlag: boolean): Promise<Record<strin
   let broker: FleetBroker = await startChorale();
   await sleep(1_000);
   const choraleBaseline = await totalRssKib(await broker.pids());
-  const processes = Math.max(1, Math.ceil(size / MAX_INSTANCES_PER_PROCESS));
+  // Two processes at least from 2,000 servers on: the emulated servers' work then uses both cores.
+  const processes = Math.max(size >= 2_000 ? 2 : 1, Math.ceil(size / MAX_INSTANCES_PER_PROCESS));
   const started = performance.now();
   log(`${size}: starting ${size} emulated servers in ${processes} process(es)`);
   await using emulator = await Emulator.start({
@@ -257,7 +258,14 @@ async function runSize(size: number, workersFlag: boolean): Promise<Record<strin
     config: serverFile,
     connectTimeoutMs: 600_000,
   });
-  log(`${size}: connected in ${((performance.now() - started) / 1000).toFixed(1)} s`);
+  const connectSeconds = (performance.now() - started) / 1000;
+  log(`${size}: connected in ${connectSeconds.toFixed(1)} s`);
+  const emulatorKib = await totalRssKib(emulator.pids);
+  const emulatorNote = `emulator: ${processes} process(es), connected (certificates issued) in ${
+    connectSeconds.toFixed(1)
+  } s, RSS ${(emulatorKib / 1024).toFixed(0)} MiB, ${
+    (emulatorKib / size).toFixed(1)
+  } KiB per server`;
   try {
     const chorale = await measure(
       broker,
@@ -271,6 +279,7 @@ async function runSize(size: number, workersFlag: boolean): Promise<Record<strin
       startChorale,
     );
     results.chorale = chorale.figures;
+    chorale.figures.notes.push(emulatorNote);
     broker = chorale.broker;
     log(`${size}: Chorale ${JSON.stringify(chorale.figures)}`);
   } finally {
