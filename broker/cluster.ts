@@ -13,6 +13,7 @@ import * as net from "node:net";
 import * as tls from "node:tls";
 import { X509Certificate } from "node:crypto";
 import type { Logger } from "../core/log.ts";
+import { certificateName } from "../core/security/signing.ts";
 import type { Subscription } from "./connection.ts";
 import { type RemoteSubscription, Route, type RouteHost, type RouteInfo } from "./route.ts";
 
@@ -543,7 +544,7 @@ function peerName(socket: tls.TLSSocket): string | null {
 }
 
 function peerMatcher(peers: string[], ownCert: string): (identity: string) => boolean {
-  const patterns = peers.length > 0 ? peers : [ownName(ownCert)];
+  const patterns = peers.length > 0 ? peers : [certificateName(new X509Certificate(ownCert))];
   const tests = patterns.map((pattern) => {
     if (pattern.length > 1 && pattern.startsWith("/") && pattern.endsWith("/")) {
       const regex = new RegExp(pattern.slice(1, -1));
@@ -552,9 +553,4 @@ function peerMatcher(peers: string[], ownCert: string): (identity: string) => bo
     return (identity: string) => identity === pattern;
   });
   return (identity) => tests.some((test) => test(identity));
-}
-
-function ownName(cert: string): string {
-  const subject = new X509Certificate(cert).subject;
-  return /(?:^|\n)CN=([^\n]*)/.exec(subject)?.[1] ?? "";
 }

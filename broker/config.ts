@@ -183,6 +183,21 @@ export const BrokerConfigKeys: readonly ConfigKey[] = [
       "Broker processes sharing the client port, joined by internal routes (0: one per 18,000 max_connections, at least 2 per core)",
   },
   {
+    key: "store.dir",
+    type: "string",
+    default: "",
+    env: "CHORALE_BROKER_STORE_DIR",
+    doc: "Run the stream store beside the broker, keeping its data here; empty for none",
+  },
+  {
+    key: "store.broker",
+    type: "string",
+    default: "",
+    env: "CHORALE_BROKER_STORE_BROKER",
+    doc:
+      "URL the store dials; default tls://127.0.0.1:<port> (the certificate must name 127.0.0.1)",
+  },
+  {
     key: "log_level",
     type: "string",
     default: "info",

@@ -5,7 +5,9 @@
  * addresses and to dial routes (all known only from its configuration); `--allow-read` for its
  * configuration file and TLS material (paths from its configuration); `--allow-env=CHORALE_*` for
  * its overrides; `--allow-sys=hostname` for its default server name; `--allow-run=deno` to start
- * its workers under `--workers` (each worker runs with the rest of these, without `--allow-run`).
+ * its workers under `--workers` (each worker runs with the rest of these, without `--allow-run`)
+ * and the stream store under `--store` (with `deno task store`'s permissions, which add
+ * `--allow-write` for its directory).
  *
  * @module
  */
@@ -17,6 +19,8 @@ import { Broker, type BrokerSettings } from "./broker.ts";
 import { BrokerConfigKeys, parseHostPort, settingsFromValues } from "./config.ts";
 import { serveMonitor } from "./monitor.ts";
 import { automaticWorkers, superviseWorkers } from "./workers.ts";
+import { freePort } from "./ports.ts";
+import { storeChild, storeRules } from "./store_child.ts";
 
 /** Turns loaded values into settings, reading TLS files; throws ConfigError listing every problem. */
 export async function settingsFrom(
@@ -62,6 +66,7 @@ async function main(args: string[]): Promise<number> {
     .option("--cluster <host:port>", "route listener: join a cluster of brokers")
     .option("--routes <urls>", "route URLs to dial, comma separated (nats-route://host:port)")
     .option("--cluster-name <name>", "cluster name, the same on every broker of the cluster")
+    .option("--store <dir>", "run the stream store beside the broker, with its data in <dir>")
     .option("--workers <n>", "broker processes sharing the client port (0: automatic)")
     .addOption(new Option("--worker <index>", "run as one worker of a supervisor").hideHelp())
     .option("--log-level <level>", "debug, info, warn or error")
@@ -93,6 +98,7 @@ async function main(args: string[]): Promise<number> {
       "cluster.routes": opts.routes,
       "cluster.name": opts.clusterName,
       workers: opts.worker === undefined ? opts.workers : "1",
+      "store.dir": opts.store,
       log_level: opts.logLevel,
     },
   });
@@ -105,13 +111,46 @@ async function main(args: string[]): Promise<number> {
     for (const problem of error.problems) console.error(`broker: ${problem}`);
     return 2;
   }
+  const storeDir = String(loaded.values["store.dir"]);
+  if (storeDir !== "") {
+    if (!settings.tls) {
+      console.error(
+        "broker: store.dir: needs TLS, as the store connects with the broker's certificate",
+      );
+      return 2;
+    }
+    // The broker's own identity runs the store: it gets the store's permissions, first.
+    settings.permissions.identities.unshift(...storeRules(settings.tls.cert));
+  }
   const logger = jsonLogger({ component: "broker", level: loaded.values.log_level as LogLevel });
+  // Only the supervisor (or a broker on its own) runs the store, never a worker.
+  const store = (port: number) =>
+    storeDir === "" || opts.worker !== undefined ? null : storeChild({
+      dir: storeDir,
+      broker: String(loaded.values["store.broker"]) ||
+        `tls://${settings.host === "0.0.0.0" ? "127.0.0.1" : settings.host}:${port}`,
+      cert: String(loaded.values["tls.cert"]),
+      key: String(loaded.values["tls.key"]),
+      ca: String(loaded.values["tls.ca"]),
+    }, logger);
   const configured = loaded.values.workers as number;
   const workers = configured === 0
     ? automaticWorkers(settings.maxConnections, navigator.hardwareConcurrency)
     : configured;
   if (workers > 1) {
-    return await runSupervisor(args, settings, String(loaded.values.monitor), workers, logger);
+    // The workers share one port, known before they start, so the store can dial it.
+    if (settings.port === 0) settings.port = await freePort(settings.host);
+    const keeper = store(settings.port);
+    keeper?.start();
+    const code = await runSupervisor(
+      args,
+      settings,
+      String(loaded.values.monitor),
+      workers,
+      logger,
+    );
+    await keeper?.stop();
+    return code;
   }
   if (opts.worker !== undefined) {
     settings.worker = Number(opts.worker);
@@ -124,6 +163,8 @@ async function main(args: string[]): Promise<number> {
     logger.error("cannot listen", { error: (error as Error).message });
     return 1;
   }
+  const keeper = store(broker.port);
+  keeper?.start();
   let monitor: Deno.HttpServer<Deno.NetAddr> | null = null;
   const monitorAt = String(loaded.values.monitor);
   if (monitorAt !== "") {
@@ -136,6 +177,7 @@ async function main(args: string[]): Promise<number> {
     });
   }
   await waitForStopSignal();
+  await keeper?.stop();
   await monitor?.shutdown();
   await broker.shutdown();
   return 0;

@@ -12,6 +12,7 @@
  * @module
  */
 import { freePort } from "./ports.ts";
+import { KeptChild } from "./kept_child.ts";
 import type { Logger } from "../core/log.ts";
 import { type ClusterSettings, parseRouteUrl } from "./cluster.ts";
 
@@ -66,14 +67,12 @@ export interface WorkerPlan {
   main: string;
 }
 
-const RESTART_DELAY_MS = 500;
 const READY_TIMEOUT_MS = 30_000;
-const STOP_GRACE_MS = 5_000;
 
 interface Worker {
   index: number;
   routePort: number;
-  child: Deno.ChildProcess | null;
+  child: KeptChild | null;
   listening: boolean;
   routes: number;
 }
@@ -109,68 +108,53 @@ export async function superviseWorkers(
     logger.info("listening", { host: plan.host, port, workers: plan.count, tls: plan.tls });
   };
 
-  const spawn = (worker: Worker) => {
-    const args = [
-      "run",
-      ...WORKER_PERMISSIONS,
-      plan.main,
-      ...plan.args,
-      "--worker",
-      String(worker.index),
-      "--listen",
-      `${plan.host}:${port}`,
-      "--cluster",
-      hostPort(routeHost, worker.routePort),
-      "--cluster-name",
-      cluster?.name ?? "workers",
-      // Each pair of workers has one route, dialled by the later worker: no duplicates to settle.
-      ...routesFlag([...(cluster?.routes ?? []), ...routeUrls.slice(0, worker.index)]),
-      ...(plan.monitor
-        ? [
-          "--monitor",
-          `${plan.monitor.host}:${plan.monitor.port === 0 ? 0 : plan.monitor.port + worker.index}`,
-        ]
-        : []),
-    ];
-    worker.listening = false;
-    worker.routes = 0;
-    const env: Record<string, string> = cluster?.advertise
-      ? { CHORALE_BROKER_CLUSTER_ADVERTISE: shiftPort(cluster.advertise, worker.index) }
-      : {};
-    const child = new Deno.Command("deno", {
-      args,
-      env,
-      stdin: "null",
-      stdout: "null",
-      stderr: "piped",
-    }).spawn();
-    worker.child = child;
-    void forwardLines(child.stderr, (line) => {
-      if (line.includes('"message":"worker listening"')) {
-        worker.listening = true;
-        announce();
-      } else if (line.includes('"message":"route registered"')) {
-        worker.routes++;
-        announce();
-      }
-      console.error(line);
-    });
-    void child.status.then((status) => {
-      if (worker.child !== child) return;
-      worker.child = null;
-      if (signal.aborted) return;
-      logger.warn("worker exited; restarting it", {
-        worker: worker.index,
-        code: status.code,
-        signal: status.signal,
-      });
-      setTimeout(() => {
-        if (!signal.aborted) spawn(worker);
-      }, RESTART_DELAY_MS);
-    });
-  };
+  const args = (worker: Worker) => [
+    "run",
+    ...WORKER_PERMISSIONS,
+    plan.main,
+    ...plan.args,
+    "--worker",
+    String(worker.index),
+    "--listen",
+    `${plan.host}:${port}`,
+    "--cluster",
+    hostPort(routeHost, worker.routePort),
+    "--cluster-name",
+    cluster?.name ?? "workers",
+    // Each pair of workers has one route, dialled by the later worker: no duplicates to settle.
+    ...routesFlag([...(cluster?.routes ?? []), ...routeUrls.slice(0, worker.index)]),
+    ...(plan.monitor
+      ? [
+        "--monitor",
+        `${plan.monitor.host}:${plan.monitor.port === 0 ? 0 : plan.monitor.port + worker.index}`,
+      ]
+      : []),
+  ];
+  for (const worker of workers) {
+    worker.child = new KeptChild({
+      name: "worker",
+      fields: { worker: worker.index },
+      args: () => args(worker),
+      env: cluster?.advertise
+        ? { CHORALE_BROKER_CLUSTER_ADVERTISE: shiftPort(cluster.advertise, worker.index) }
+        : {},
+      onStart: () => {
+        worker.listening = false;
+        worker.routes = 0;
+      },
+      onLine: (line) => {
+        if (line.includes('"message":"worker listening"')) {
+          worker.listening = true;
+          announce();
+        } else if (line.includes('"message":"route registered"')) {
+          worker.routes++;
+          announce();
+        }
+      },
+    }, logger);
+  }
 
-  for (const worker of workers) spawn(worker);
+  for (const worker of workers) worker.child!.start();
   const readyTimer = setTimeout(() => {
     if (!announced) {
       logger.error("workers not all routed in time", {
@@ -184,7 +168,7 @@ export async function superviseWorkers(
     signal.addEventListener("abort", () => resolve(), { once: true })
   );
   clearTimeout(readyTimer);
-  await Promise.all(workers.map((w) => stopWorker(w)));
+  await Promise.all(workers.map((w) => w.child!.stop()));
   return 0;
 }
 
@@ -200,41 +184,4 @@ function hostPort(host: string, port: number): string {
 function shiftPort(url: string, by: number): string {
   const { host, port } = parseRouteUrl(url);
   return `nats-route://${hostPort(host, port + by)}`;
-}
-
-async function stopWorker(worker: Worker): Promise<void> {
-  const child = worker.child;
-  if (!child) return;
-  worker.child = null;
-  try {
-    child.kill("SIGTERM");
-  } catch {
-    return; // already gone
-  }
-  const timer = setTimeout(() => {
-    try {
-      child.kill("SIGKILL");
-    } catch {
-      // exited meanwhile
-    }
-  }, STOP_GRACE_MS);
-  await child.status;
-  clearTimeout(timer);
-}
-
-async function forwardLines(
-  stream: ReadableStream<Uint8Array>,
-  onLine: (line: string) => void,
-): Promise<void> {
-  let partial = "";
-  try {
-    for await (const chunk of stream.pipeThrough(new TextDecoderStream())) {
-      const lines = (partial + chunk).split("\n");
-      partial = lines.pop() ?? "";
-      for (const line of lines) onLine(line);
-    }
-  } catch {
-    // The stream ends with an error when the worker is killed mid-write.
-  }
-  if (partial !== "") onLine(partial);
 }
