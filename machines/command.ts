@@ -137,7 +137,7 @@ export async function runCommand(line: string, options: RunCommandOptions): Prom
     const message = e.name === "NotCapable" || e.name === "PermissionDenied"
       ? `Cannot run '${
         words[0]
-      }' as Deno was not allowed to run it: add its path to the server's --allow-run`
+      }' as Deno was not allowed to run it: add its path to Deno's --allow-run`
       : e.name === "NotFound"
       ? `Cannot run '${words[0]}' as it does not exist`
       : `Cannot run '${words[0]}': ${e.message}`;

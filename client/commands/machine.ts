@@ -24,6 +24,7 @@ import {
   type MachineManifest,
   ManifestError,
 } from "../../machines/mod.ts";
+import type { Logger } from "../../core/log.ts";
 import { type CliContext, CliError, say } from "../cli.ts";
 import type { Palette } from "../output/colour.ts";
 import { parseCount, parseSeconds, repeat } from "../targeting.ts";
@@ -128,6 +129,20 @@ function history(d: Record<string, unknown>, colours: Palette): string {
   }`;
 }
 
+/** A logger that tells the person running a machine why a watcher failed or a transition was dropped. */
+function problemLogger(ctx: CliContext): Logger {
+  const problem = (message: string, fields?: Record<string, unknown>) =>
+    ctx.stderr(`chorale: ${message}${fields?.error ? `: ${fields.error}` : ""}\n`);
+  const logger: Logger = {
+    debug: () => {},
+    info: () => {},
+    warn: problem,
+    error: problem,
+    child: () => logger,
+  };
+  return logger;
+}
+
 /** Adds `chorale machine` to `program`. */
 export function registerMachineCommand(
   program: Command,
@@ -207,6 +222,7 @@ export function registerMachineCommand(
       identity: opts.identity,
       plugins: defaultPlugins(),
       splay: false,
+      logger: problemLogger(ctx),
       publish: (subject, event) => {
         const message = { subject, data: event.data };
         say(ctx, opts.json ? JSON.stringify(message) : renderMachineEvent(message, colours));

@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { startChoraleBroker } from "../../tests/harness/chorale_broker.ts";
 import { makeTestPki } from "../../tests/harness/pki.ts";
-import { runChorale } from "../_testing.ts";
+import { runChorale, spawnChorale } from "../_testing.ts";
 import { palette, stripColour } from "../output/colour.ts";
 import { renderMachineEvent } from "./machine.ts";
 
@@ -143,6 +143,29 @@ Deno.test("machine watch says what to do when the broker refuses the subscriptio
       result.stderr,
       /hint: allow 'alice\.mcollective' to subscribe to choria\.machine\.> in the broker's permissions/,
     );
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("machine run under the chorale task says a command is not allowed, and keeps going", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    for (const name of ["machine.yaml", "golden.txt"]) {
+      await Deno.copyFile(join(TESTDATA, "store/keep_file", name), join(dir, name));
+    }
+    const result = await spawnChorale(["machine", "run", dir, "--for", "2.5"], { cwd: dir });
+    assert.equal(result.code, 0, result.stderr);
+    assert.match(
+      result.stderr,
+      /^chorale: exec watcher failed: Cannot run '\/usr\/bin\/cp' as Deno was not allowed to run it: add its path to Deno's --allow-run\n/,
+    );
+    assert.ok(
+      result.stderr.split("\n").filter(Boolean).length >= 2,
+      "it tried again after its interval",
+    );
+    assert.match(result.stdout, / keep_file exec restore error \(\d+ ms\)\n/);
+    assert.equal(await Deno.stat(join(dir, "managed.txt")).then(() => true, () => false), false);
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
