@@ -5,17 +5,21 @@
  * can be tested with a fake feed.
  *
  * Choria's default broker permissions let clients read only their replies: the identity needs
- * subscribe rights on `choria.machine.>` (the refusal is reported with a hint saying so).
+ * subscribe rights on `choria.machine.>` (the refusal is reported with a hint saying so). The
+ * other feed, {@linkcode storedMachineEvents}, reads the stream store's `CHORIA_MACHINE` instead:
+ * history from a time, then new events as they are stored, with no subscription at all.
  *
  * @module
  */
 import { connect, type NatsConnection } from "nats";
 import { machineTransitionSubject, machineWatcherSubject } from "../../core/protocol/subjects.ts";
 import { decodeMachineEvent } from "../../machines/events.ts";
+import { tailEvents } from "../../streams/events.ts";
 import { type CliContext, CliError, warn } from "../cli.ts";
 import { loadClientOptions } from "../config.ts";
 import { ExitCodes, toCliError } from "../exit_codes.ts";
 import type { ConnectFlags } from "./_fleet.ts";
+import { connectStore, storeCliError } from "./_store.ts";
 
 /** One machine event: its subject and its data (the Choria event object). */
 export interface MachineEventMessage {
@@ -101,6 +105,39 @@ export const connectMachineEvents: MachineEventConnector = async (ctx, flags) =>
     },
   };
 };
+
+/**
+ * A feed from the stream store: the machine events stored since `sinceMs` (ms since the epoch),
+ * then new ones as they are stored.
+ */
+export function storedMachineEvents(sinceMs: number): MachineEventConnector {
+  return async (ctx, flags) => {
+    const session = await connectStore(ctx, flags);
+    return {
+      run: async (onEvent, signal) => {
+        try {
+          for await (
+            const tailed of tailEvents(session.store, {
+              sinceMs,
+              stream: "machine",
+              follow: true,
+              signal,
+              // Short waits, so a count or Ctrl-C ends the command quickly.
+              pollMs: 1_000,
+            })
+          ) {
+            if (signal.aborted) return;
+            const data = decodeMachineEvent(JSON.stringify(tailed.data));
+            if (data) onEvent({ subject: tailed.message.subject, data });
+          }
+        } catch (error) {
+          if (!signal.aborted) throw storeCliError(error);
+        }
+      },
+      [Symbol.asyncDispose]: () => session[Symbol.asyncDispose](),
+    };
+  };
+}
 
 /**
  * A signal that aborts on SIGINT, after `ms` milliseconds (when given), or when `count` events were

@@ -25,7 +25,7 @@ import {
   ManifestError,
 } from "../../machines/mod.ts";
 import type { Logger } from "../../core/log.ts";
-import { type CliContext, CliError, say } from "../cli.ts";
+import { type CliContext, CliError, say, UsageError } from "../cli.ts";
 import type { Palette } from "../output/colour.ts";
 import { parseCount, parseSeconds, repeat } from "../targeting.ts";
 import { coloursFor } from "./_fleet.ts";
@@ -33,17 +33,43 @@ import {
   connectMachineEvents,
   type MachineEventConnector,
   type MachineEventMessage,
+  storedMachineEvents,
   watchLimits,
 } from "./_machine_events.ts";
+import { parseSince } from "../../streams/events.ts";
 
 /** What the machine commands need besides the CLI context. */
 export interface MachineCommandDeps {
   /** Opens the live event feed for `watch`. */
   events: MachineEventConnector;
+  /** Opens the stream store's feed for `watch --since`, from a time in ms. */
+  stored: (sinceMs: number) => MachineEventConnector;
 }
 
 /** The real dependencies. */
-export const defaultMachineDeps: MachineCommandDeps = { events: connectMachineEvents };
+export const defaultMachineDeps: MachineCommandDeps = {
+  events: connectMachineEvents,
+  stored: storedMachineEvents,
+};
+
+/** The feed `watch` reads: the stream store's from `--since`, else the broker's live events. */
+export function eventFeed(
+  ctx: CliContext,
+  since: string | undefined,
+  live: MachineEventConnector,
+  stored: (sinceMs: number) => MachineEventConnector,
+): MachineEventConnector {
+  if (since === undefined) return live;
+  try {
+    return stored(parseSince(since, ctx.now().getTime()));
+  } catch (error) {
+    throw new UsageError((error as Error).message);
+  }
+}
+
+/** The `--since` option of the watch commands. */
+export const SINCE_HELP =
+  "replay the events the stream store kept since then (90s, 30m, 1h, 2d or RFC 3339), then follow; needs no subscribe permission";
 
 /** The machine file of a path: the path itself, or `machine.yaml` in a directory. */
 async function machineFile(ctx: CliContext, path: string): Promise<string> {
@@ -247,17 +273,20 @@ export function registerMachineCommand(
     .option("--type <type>", "only watchers of this type, or 'transition' (repeatable)", repeat)
     .option("-I, --identity <name>", "only this node (repeatable)", repeat)
     .option("--json", "print each event as a JSON line")
+    .option("--since <when>", SINCE_HELP)
     .option("--count <n>", "stop after this many events", parseCount)
     .option("--for <seconds>", "stop after this long", parseSeconds)
     .option("--config <file>", "client configuration file");
   watch.addHelpText(
     "after",
     `
-The client's identity needs subscribe rights on choria.machine.> in the broker's permissions.
+Live events need the client's identity to have subscribe rights on choria.machine.> in the
+broker's permissions; --since reads the stream store (deno task store) instead.
 
 Examples:
   chorale machine watch
-  chorale machine watch --machine keep_file --type transition -I web1.example.net`,
+  chorale machine watch --machine keep_file --type transition -I web1.example.net
+  chorale machine watch --since 1h --type nagios`,
   ).action(async () => {
     const opts = watch.opts() as {
       machine?: string[];
@@ -267,9 +296,11 @@ Examples:
       count?: number;
       for?: number;
       config?: string;
+      since?: string;
     };
     const colours = coloursFor(ctx);
-    await using feed = await deps.events(
+    const connect = eventFeed(ctx, opts.since, deps.events, deps.stored);
+    await using feed = await connect(
       ctx,
       opts.config !== undefined ? { config: opts.config } : {},
     );

@@ -2,6 +2,9 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { startChoraleBroker } from "../../tests/harness/chorale_broker.ts";
 import { makeTestPki } from "../../tests/harness/pki.ts";
+import { transitionEvent, watcherStateEvent } from "../../machines/events.ts";
+import { connectAs, startStoreProcess } from "../../streams/_testing.ts";
+import { streamsPermissionRules } from "../../streams/permissions.ts";
 import { runChorale, spawnChorale } from "../_testing.ts";
 import { palette, stripColour } from "../output/colour.ts";
 import { renderMachineEvent } from "./machine.ts";
@@ -166,6 +169,93 @@ Deno.test("machine run under the chorale task says a command is not allowed, and
     );
     assert.match(result.stdout, / keep_file exec restore error \(\d+ ms\)\n/);
     assert.equal(await Deno.stat(join(dir, "managed.txt")).then(() => true, () => false), false);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("machine and scout watch --since replay the stream store's events with no subscribe right", async () => {
+  await using pki = await makeTestPki();
+  await using broker = await startChoraleBroker({
+    pki,
+    choraleConfig: {
+      permissions: {
+        defaults: "choria",
+        identities: streamsPermissionRules({
+          store: "store.example.net",
+          readers: pki.client.name,
+        }),
+      },
+    },
+  });
+  const dir = await Deno.makeTempDir();
+  try {
+    await using _store = await startStoreProcess(pki, {
+      identity: "store.example.net",
+      brokerPort: broker.port,
+      dir: join(dir, "store"),
+    });
+    const node = await connectAs(pki, "server", "n1.example.net", broker.port);
+    const ref = { id: "a-b-c-d-e", identity: "n1.example.net", machine: "disk", version: "1.0.0" };
+    for (
+      const { subject, event } of [
+        transitionEvent(ref, { transition: "CRITICAL", from: "ok", to: "critical" }),
+        watcherStateEvent(ref, { name: "check", type: "nagios" }, {
+          plugin: "check_disk",
+          status: "CRITICAL",
+          status_code: 2,
+          output: "DISK CRITICAL - 2% free",
+          check_time: 0,
+          perfdata: [],
+          runtime: 0.1,
+          annotations: {},
+        }),
+      ]
+    ) node.publish(subject, JSON.stringify(event));
+    await node.flush();
+    await node.close();
+    const env = {
+      HOME: dir,
+      CHORALE_BROKERS: broker.url,
+      CHORALE_CERTIFICATE: pki.client.certFile,
+      CHORALE_KEY: pki.client.keyFile,
+      CHORALE_CA: pki.caFile,
+    };
+    const run = (args: string[]) => runChorale(args, { cwd: dir, env });
+    // The store keeps what it hears shortly after: poll until both are there.
+    let machine = await run(["machine", "watch", "--since", "1h", "--count", "2", "--for", "3"]);
+    for (let i = 0; i < 10 && machine.stdout.split("\n").filter(Boolean).length < 2; i++) {
+      machine = await run(["machine", "watch", "--since", "1h", "--count", "2", "--for", "3"]);
+    }
+    assert.equal(machine.code, 0, machine.stderr);
+    assert.deepEqual(
+      machine.stdout.split("\n").filter(Boolean).map(stripColour).map((l) => l.slice(21)),
+      [
+        "n1.example.net disk CRITICAL: ok -> critical",
+        "n1.example.net disk nagios check CRITICAL: DISK CRITICAL - 2% free",
+      ],
+    );
+    const scout = await run([
+      "scout",
+      "watch",
+      "--since",
+      "1h",
+      "--check",
+      "disk",
+      "--json",
+      "--count",
+      "2",
+      "--for",
+      "3",
+    ]);
+    assert.equal(scout.code, 0, scout.stderr);
+    assert.deepEqual(
+      scout.stdout.trim().split("\n").map((l) => JSON.parse(l).subject),
+      ["choria.machine.transition", "choria.machine.watcher.nagios.state"],
+    );
+    const bad = await run(["machine", "watch", "--since", "yesterday"]);
+    assert.equal(bad.code, 2);
+    assert.match(bad.stderr, /^chorale: /);
   } finally {
     await Deno.remove(dir, { recursive: true });
   }

@@ -33,9 +33,10 @@ import {
   connectMachineEvents,
   type MachineEventConnector,
   type MachineEventMessage,
+  storedMachineEvents,
   watchLimits,
 } from "./_machine_events.ts";
-import { renderMachineEvent, statusColour } from "./machine.ts";
+import { eventFeed, renderMachineEvent, SINCE_HELP, statusColour } from "./machine.ts";
 import { connectFlags } from "./rpc.ts";
 
 /** How long Scout calls wait for replies, milliseconds. */
@@ -124,6 +125,7 @@ export function registerScoutCommand(
   ctx: CliContext,
   deps: FleetDeps,
   events: MachineEventConnector = connectMachineEvents,
+  stored: (sinceMs: number) => MachineEventConnector = storedMachineEvents,
 ): void {
   const scout = program.command("scout").description("Scout checks across the fleet");
 
@@ -220,6 +222,7 @@ export function registerScoutCommand(
     .option("--check <name>", "only this check (repeatable)", repeat)
     .option("-I, --identity <name>", "only this node (repeatable)", repeat)
     .option("--json", "print each event as a JSON line")
+    .option("--since <when>", SINCE_HELP)
     .option("--count <n>", "stop after this many events", parseCount)
     .option("--for <seconds>", "stop after this long", parseSeconds)
     .option("--config <file>", "client configuration file");
@@ -231,9 +234,11 @@ export function registerScoutCommand(
       count?: number;
       for?: number;
       config?: string;
+      since?: string;
     };
     const colours = coloursFor(ctx);
-    await using feed = await events(ctx, opts.config !== undefined ? { config: opts.config } : {});
+    const connect = eventFeed(ctx, opts.since, events, stored);
+    await using feed = await connect(ctx, opts.config !== undefined ? { config: opts.config } : {});
     using limits = watchLimits({
       ...(opts.count !== undefined ? { count: opts.count } : {}),
       ...(opts.for !== undefined ? { ms: opts.for } : {}),
