@@ -18,8 +18,6 @@ export interface TransitionDef {
   from: string[];
   destination: string;
   description?: string;
-  /** Events of another machine that fire this transition (kept, not acted on). */
-  subscribe?: Record<string, unknown>;
 }
 
 /** One watcher as declared. */
@@ -72,6 +70,24 @@ export interface ValidateOptions {
 }
 
 const GENERIC_NAME = /^[a-zA-Z][a-zA-Z0-9_-]+$/;
+const MANIFEST_KEYS = [
+  "name",
+  "version",
+  "initial_state",
+  "splay_start",
+  "transitions",
+  "watchers",
+];
+const WATCHER_KEYS = [
+  "name",
+  "type",
+  "state_match",
+  "fail_transition",
+  "success_transition",
+  "interval",
+  "announce_interval",
+  "properties",
+];
 const VERSION = /^\d+\.\d+\.\d+$/;
 
 function isObject(value: unknown): value is Record<string, unknown> {
@@ -150,6 +166,7 @@ export function validateManifest(value: unknown, options: ValidateOptions): Mani
       problems: [`the manifest must be a map: current value is ${describeValue(value)}`],
     };
   }
+  unknownKeys(value, MANIFEST_KEYS, "", "machine", push);
   const name = checkName(value.name, "name", push);
   if (typeof value.version !== "string" || !VERSION.test(value.version)) {
     push(
@@ -315,17 +332,43 @@ function checkTransition(
       `${label}.description: must be text: current value is ${describeValue(value.description)}`,
     );
   }
-  if (value.subscribe !== undefined && !isObject(value.subscribe)) {
-    count(`${label}.subscribe: must be a map: current value is ${describeValue(value.subscribe)}`);
+  // Choria delivers other machines' events to `subscribe`; Chorale does not, and a machine that
+  // waits for them would never move, so it is refused rather than run half-working.
+  if (value.subscribe !== undefined) {
+    count(
+      `${label}.subscribe: is not supported by Chorale: machines do not receive other machines' events`,
+    );
   }
+  unknownKeys(
+    value,
+    ["name", "from", "destination", "description", "subscribe"],
+    label,
+    "transition",
+    count,
+  );
   if (before.count > 0) return undefined;
   return {
     name: name!,
     from,
     destination: destination!,
     ...(typeof value.description === "string" ? { description: value.description } : {}),
-    ...(isObject(value.subscribe) ? { subscribe: value.subscribe } : {}),
   };
+}
+
+function unknownKeys(
+  value: Record<string, unknown>,
+  known: readonly string[],
+  where: string,
+  what: string,
+  push: (p: string) => void,
+): void {
+  for (const key of Object.keys(value)) {
+    if (!known.includes(key)) {
+      push(
+        `${where}${where ? "." : ""}${key}: is not a ${what} setting (known: ${known.join(", ")})`,
+      );
+    }
+  }
 }
 
 function checkWatcher(
@@ -392,6 +435,12 @@ function checkWatcher(
       );
     }
   }
+  if (value.foreign_state_required !== undefined) {
+    count(
+      `${where}.foreign_state_required: is not supported by Chorale: machines do not see other machines' states`,
+    );
+  }
+  unknownKeys(value, [...WATCHER_KEYS, "foreign_state_required"], where, "watcher", count);
   const properties = value.properties ?? {};
   if (!isObject(properties)) {
     count(`${where}.properties: must be a map: current value is ${describeValue(properties)}`);

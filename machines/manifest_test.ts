@@ -103,3 +103,26 @@ Deno.test("validateManifest names watcher properties Chorale does not support", 
     "watchers[0] (ff).properties.contents: is not a property Chorale's file watcher supports (known: path, gather_initial_state)",
   ]);
 });
+
+Deno.test("validateManifest refuses settings it does not know and Choria features it lacks", () => {
+  const check = validateManifest({
+    name: "m1",
+    version: "1.0.0",
+    initial_state: "aa",
+    splay: 3,
+    transitions: [{ name: "go", from: ["aa"], destination: "bb", subscribe: { machine: "other" } }],
+    watchers: [{
+      name: "tt",
+      type: "timer",
+      intervall: "1s",
+      foreign_state_required: { machine: "other", state: "up" },
+      properties: { timer: "1s" },
+    }],
+  }, { plugins });
+  assert.deepEqual(check.problems, [
+    "splay: is not a machine setting (known: name, version, initial_state, splay_start, transitions, watchers)",
+    "transitions[0] (go).subscribe: is not supported by Chorale: machines do not receive other machines' events",
+    "watchers[0] (tt).foreign_state_required: is not supported by Chorale: machines do not see other machines' states",
+    "watchers[0] (tt).intervall: is not a watcher setting (known: name, type, state_match, fail_transition, success_transition, interval, announce_interval, properties, foreign_state_required)",
+  ]);
+});
