@@ -85,6 +85,14 @@ export function transitionEvent(
   };
 }
 
+/** A watcher's state: its name and type, and the fields its type's event carries. */
+export interface WatcherState {
+  name: string;
+  type: string;
+  /** Type-specific fields, such as `path` and `previous_outcome` for a file watcher. */
+  fields: Record<string, unknown>;
+}
+
 /**
  * A watcher state event and its subject.
  *
@@ -93,16 +101,14 @@ export function transitionEvent(
  * import { watcherStateEvent } from "./events.ts";
  * const { subject, event } = watcherStateEvent(
  *   { id: "a-b-c-d-e", identity: "n1", machine: "keep_file", version: "1.0.0" },
- *   { name: "check", type: "file" },
- *   { path: "/tmp/x", previous_outcome: "changed" },
+ *   { name: "check", type: "file", fields: { path: "/tmp/x", previous_outcome: "changed" } },
  * );
  * console.log(subject, event.type); // choria.machine.watcher.file.state io.choria.machine.watcher.file.v1.state
  * ```
  */
 export function watcherStateEvent(
   ref: MachineRef,
-  watcher: { name: string; type: string },
-  fields: Record<string, unknown>,
+  watcher: WatcherState,
   nowMs = Date.now(),
 ): { subject: string; event: MachineCloudEvent } {
   const protocol = `io.choria.machine.watcher.${watcher.type}.v1.state`;
@@ -117,7 +123,7 @@ export function watcherStateEvent(
       machine: ref.machine,
       name: watcher.name,
       type: watcher.type,
-      ...fields,
+      ...watcher.fields,
     }),
   };
 }

@@ -12,6 +12,7 @@ import {
   type MachineCloudEvent,
   type MachineRef,
   transitionEvent,
+  type WatcherState,
   watcherStateEvent,
 } from "./events.ts";
 import { Governors } from "./governor.ts";
@@ -237,12 +238,16 @@ export class Machine implements AsyncDisposable {
 
   /** The state event fields of a watcher, as published. */
   watcherState(watcher: Watcher): Record<string, unknown> {
-    return watcherStateEvent(this.#ref, watcher.def, watcher.stateFields()).event.data;
+    return watcherStateEvent(this.#ref, this.#stateOf(watcher)).event.data;
+  }
+
+  #stateOf(watcher: Watcher): WatcherState {
+    return { name: watcher.def.name, type: watcher.def.type, fields: watcher.stateFields() };
   }
 
   #announce(watcher: Watcher): void {
     if (this.#stopped) return;
-    const { subject, event } = watcherStateEvent(this.#ref, watcher.def, watcher.stateFields());
+    const { subject, event } = watcherStateEvent(this.#ref, this.#stateOf(watcher));
     this.#publish(subject, event);
   }
 

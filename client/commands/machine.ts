@@ -55,10 +55,16 @@ export const defaultMachineDeps: MachineCommandDeps = {
 /** The feed `watch` reads: the stream store's from `--since`, else the broker's live events. */
 export function eventFeed(
   ctx: CliContext,
-  since: string | undefined,
-  live: MachineEventConnector,
-  stored: (sinceMs: number) => MachineEventConnector,
+  options: {
+    /** `--since`, when given. */
+    since: string | undefined;
+    /** The broker's live events. */
+    live: MachineEventConnector;
+    /** The stream store's, from a time in ms. */
+    stored: (sinceMs: number) => MachineEventConnector;
+  },
 ): MachineEventConnector {
+  const { since, live, stored } = options;
   if (since === undefined) return live;
   try {
     return stored(parseSince(since, ctx.now().getTime()));
@@ -299,7 +305,7 @@ Examples:
       since?: string;
     };
     const colours = coloursFor(ctx);
-    const connect = eventFeed(ctx, opts.since, deps.events, deps.stored);
+    const connect = eventFeed(ctx, { since: opts.since, live: deps.events, stored: deps.stored });
     await using feed = await connect(
       ctx,
       opts.config !== undefined ? { config: opts.config } : {},

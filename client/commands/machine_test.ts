@@ -200,15 +200,19 @@ Deno.test("machine and scout watch --since replay the stream store's events with
     for (
       const { subject, event } of [
         transitionEvent(ref, { transition: "CRITICAL", from: "ok", to: "critical" }),
-        watcherStateEvent(ref, { name: "check", type: "nagios" }, {
-          plugin: "check_disk",
-          status: "CRITICAL",
-          status_code: 2,
-          output: "DISK CRITICAL - 2% free",
-          check_time: 0,
-          perfdata: [],
-          runtime: 0.1,
-          annotations: {},
+        watcherStateEvent(ref, {
+          name: "check",
+          type: "nagios",
+          fields: {
+            plugin: "check_disk",
+            status: "CRITICAL",
+            status_code: 2,
+            output: "DISK CRITICAL - 2% free",
+            check_time: 0,
+            perfdata: [],
+            runtime: 0.1,
+            annotations: {},
+          },
         }),
       ]
     ) node.publish(subject, JSON.stringify(event));

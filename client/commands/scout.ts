@@ -237,7 +237,7 @@ export function registerScoutCommand(
       since?: string;
     };
     const colours = coloursFor(ctx);
-    const connect = eventFeed(ctx, opts.since, events, stored);
+    const connect = eventFeed(ctx, { since: opts.since, live: events, stored });
     await using feed = await connect(ctx, opts.config !== undefined ? { config: opts.config } : {});
     using limits = watchLimits({
       ...(opts.count !== undefined ? { count: opts.count } : {}),

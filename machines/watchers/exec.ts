@@ -12,12 +12,10 @@
 import { runCommand } from "../command.ts";
 import type { WatcherDef } from "../manifest.ts";
 import {
-  checkBooleanProperty,
-  checkDurationProperty,
   type CheckOutcome,
-  checkStringProperty,
   durationProperty,
   PolledWatcher,
+  propertyChecks,
   type WatcherHost,
   type WatcherPlugin,
 } from "./watcher.ts";
@@ -147,12 +145,13 @@ export const execWatcher: WatcherPlugin = {
     "timeout",
   ],
   validate(def: WatcherDef, problem) {
-    checkStringProperty(def, "command", problem, true);
-    checkStringProperty(def, "governor", problem);
-    checkDurationProperty(def, "timeout", problem);
-    checkDurationProperty(def, "governor_timeout", problem);
-    checkBooleanProperty(def, "parse_as_data", problem);
-    checkBooleanProperty(def, "suppress_success_announce", problem);
+    const check = propertyChecks(def, problem);
+    check.string("command", true);
+    check.string("governor");
+    check.duration("timeout");
+    check.duration("governor_timeout");
+    check.boolean("parse_as_data");
+    check.boolean("suppress_success_announce");
     const env = def.properties.environment;
     if (env !== undefined) {
       if (!Array.isArray(env)) {

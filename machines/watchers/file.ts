@@ -8,13 +8,7 @@
  */
 import { isAbsolute, join } from "node:path";
 import type { WatcherDef } from "../manifest.ts";
-import {
-  checkBooleanProperty,
-  type CheckOutcome,
-  checkStringProperty,
-  PolledWatcher,
-  type WatcherPlugin,
-} from "./watcher.ts";
+import { type CheckOutcome, PolledWatcher, propertyChecks, type WatcherPlugin } from "./watcher.ts";
 
 class FileWatcher extends PolledWatcher {
   #previous: string | null = null;
@@ -67,8 +61,9 @@ export const fileWatcher: WatcherPlugin = {
   type: "file",
   properties: ["path", "gather_initial_state"],
   validate(def: WatcherDef, problem) {
-    checkStringProperty(def, "path", problem, true);
-    checkBooleanProperty(def, "gather_initial_state", problem);
+    const check = propertyChecks(def, problem);
+    check.string("path", true);
+    check.boolean("gather_initial_state");
   },
   create: (def, host) => new FileWatcher(def, host),
 };

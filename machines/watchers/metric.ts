@@ -9,14 +9,7 @@
  */
 import { runCommand } from "../command.ts";
 import type { WatcherDef } from "../manifest.ts";
-import {
-  checkBooleanProperty,
-  checkDurationProperty,
-  type CheckOutcome,
-  checkStringProperty,
-  PolledWatcher,
-  type WatcherPlugin,
-} from "./watcher.ts";
+import { type CheckOutcome, PolledWatcher, propertyChecks, type WatcherPlugin } from "./watcher.ts";
 
 class MetricWatcher extends PolledWatcher {
   #labels: Record<string, string> = {};
@@ -94,10 +87,11 @@ export const metricWatcher: WatcherPlugin = {
   type: "metric",
   properties: ["command", "interval", "labels", "skip_prometheus", "store"],
   validate(def: WatcherDef, problem) {
-    checkStringProperty(def, "command", problem, true);
-    checkDurationProperty(def, "interval", problem, true);
-    checkBooleanProperty(def, "store", problem);
-    checkBooleanProperty(def, "skip_prometheus", problem);
+    const check = propertyChecks(def, problem);
+    check.string("command", true);
+    check.duration("interval", true);
+    check.boolean("store");
+    check.boolean("skip_prometheus");
     const labels = def.properties.labels;
     if (
       labels !== undefined &&

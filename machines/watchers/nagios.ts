@@ -14,11 +14,10 @@ import { parseDuration } from "../duration.ts";
 import type { WatcherDef } from "../manifest.ts";
 import { type NagiosStatus, nagiosStatus, parseNagiosOutput, type Perfdata } from "../nagios.ts";
 import {
-  checkDurationProperty,
   type CheckOutcome,
-  checkStringProperty,
   durationProperty,
   PolledWatcher,
+  propertyChecks,
   type WatcherPlugin,
 } from "./watcher.ts";
 
@@ -170,6 +169,7 @@ export const nagiosWatcher: WatcherPlugin = {
   type: "nagios",
   properties: ["plugin", "builtin", "timeout", "annotations", "last_message", "pubcert_expire"],
   validate(def: WatcherDef, problem) {
+    const check = propertyChecks(def, problem);
     const builtin = def.properties.builtin;
     if (builtin !== undefined && (typeof builtin !== "string" || !BUILTINS.includes(builtin))) {
       problem(
@@ -179,10 +179,10 @@ export const nagiosWatcher: WatcherPlugin = {
       );
     }
     // Choria's schema asks for plugin always; a built-in check needs none.
-    checkStringProperty(def, "plugin", problem, builtin === undefined);
-    checkDurationProperty(def, "timeout", problem);
-    checkDurationProperty(def, "last_message", problem);
-    checkDurationProperty(def, "pubcert_expire", problem);
+    check.string("plugin", builtin === undefined);
+    check.duration("timeout");
+    check.duration("last_message");
+    check.duration("pubcert_expire");
     const annotations = def.properties.annotations;
     if (annotations !== undefined) {
       if (typeof annotations !== "object" || annotations === null || Array.isArray(annotations)) {

@@ -10,8 +10,8 @@ import { cronMatches, parseCron } from "../cron.ts";
 import { parseDuration } from "../duration.ts";
 import type { WatcherDef } from "../manifest.ts";
 import {
-  checkDurationProperty,
   durationProperty,
+  propertyChecks,
   type Watcher,
   type WatcherHost,
   type WatcherPlugin,
@@ -104,8 +104,9 @@ export const scheduleWatcher: WatcherPlugin = {
   type: "schedule",
   properties: ["duration", "schedules", "start_splay"],
   validate(def, problem) {
-    checkDurationProperty(def, "duration", problem, true);
-    checkDurationProperty(def, "start_splay", problem);
+    const check = propertyChecks(def, problem);
+    check.duration("duration", true);
+    check.duration("start_splay");
     const schedules = def.properties.schedules;
     if (!Array.isArray(schedules) || schedules.length === 0) {
       problem(

@@ -7,13 +7,7 @@
  */
 import { parseDuration } from "../duration.ts";
 import type { WatcherDef } from "../manifest.ts";
-import {
-  checkBooleanProperty,
-  checkDurationProperty,
-  type Watcher,
-  type WatcherHost,
-  type WatcherPlugin,
-} from "./watcher.ts";
+import { propertyChecks, type Watcher, type WatcherHost, type WatcherPlugin } from "./watcher.ts";
 
 class TimerWatcher implements Watcher {
   readonly def: WatcherDef;
@@ -67,8 +61,9 @@ export const timerWatcher: WatcherPlugin = {
   type: "timer",
   properties: ["timer", "splay"],
   validate(def, problem) {
-    checkDurationProperty(def, "timer", problem, true);
-    checkBooleanProperty(def, "splay", problem);
+    const check = propertyChecks(def, problem);
+    check.duration("timer", true);
+    check.boolean("splay");
   },
   create: (def, host) => new TimerWatcher(def, host),
 };

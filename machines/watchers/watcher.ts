@@ -185,57 +185,70 @@ export abstract class PolledWatcher implements Watcher {
   }
 }
 
-/** Checks that an optional property is a Go duration. */
-export function checkDurationProperty(
-  def: WatcherDef,
-  key: string,
-  problem: (t: string) => void,
-  required = false,
-): void {
-  const value = def.properties[key];
-  if (value === undefined) {
-    if (required) problem(`${key}: is required`);
-    return;
-  }
-  try {
-    if (typeof value !== "string") throw new Error();
-    parseDuration(value);
-  } catch {
-    problem(
-      `${key}: must be a Go duration such as 10s or 5m: current value is ${JSON.stringify(value)}`,
-    );
-  }
+/** Checks of a watcher's properties, each pushing a problem for a bad value. */
+export interface PropertyChecks {
+  /** The property is text (non-empty when `required`, which also means it must be there). */
+  string(key: string, required?: boolean): void;
+  /** The property is a Go duration (and there, when `required`). */
+  duration(key: string, required?: boolean): void;
+  /** The property, when there, is true or false. */
+  boolean(key: string): void;
 }
 
-/** Checks that a property is text (and present, when required). */
-export function checkStringProperty(
-  def: WatcherDef,
-  key: string,
-  problem: (t: string) => void,
-  required = false,
-): void {
-  const value = def.properties[key];
-  if (value === undefined) {
-    if (required) problem(`${key}: is required`);
-  } else if (typeof value !== "string" || (required && value.trim() === "")) {
-    problem(
-      `${key}: must be ${required ? "non-empty " : ""}text: current value is ${
-        JSON.stringify(value)
-      }`,
-    );
-  }
-}
-
-/** Checks that an optional property is a boolean. */
-export function checkBooleanProperty(
-  def: WatcherDef,
-  key: string,
-  problem: (t: string) => void,
-): void {
-  const value = def.properties[key];
-  if (value !== undefined && typeof value !== "boolean") {
-    problem(`${key}: must be true or false: current value is ${JSON.stringify(value)}`);
-  }
+/**
+ * The property checks for one watcher definition, reporting to `problem`.
+ *
+ * @example Check properties
+ * ```ts
+ * import { propertyChecks } from "./watcher.ts";
+ * const problems: string[] = [];
+ * const check = propertyChecks(
+ *   { name: "w1", type: "exec", state_match: [], properties: { timeout: "soon" } },
+ *   (p) => problems.push(p),
+ * );
+ * check.string("command", true);
+ * check.duration("timeout");
+ * console.log(problems.length); // 2
+ * ```
+ */
+export function propertyChecks(def: WatcherDef, problem: (text: string) => void): PropertyChecks {
+  return {
+    string(key, required = false) {
+      const value = def.properties[key];
+      if (value === undefined) {
+        if (required) problem(`${key}: is required`);
+      } else if (typeof value !== "string" || (required && value.trim() === "")) {
+        problem(
+          `${key}: must be ${required ? "non-empty " : ""}text: current value is ${
+            JSON.stringify(value)
+          }`,
+        );
+      }
+    },
+    duration(key, required = false) {
+      const value = def.properties[key];
+      if (value === undefined) {
+        if (required) problem(`${key}: is required`);
+        return;
+      }
+      try {
+        if (typeof value !== "string") throw new Error();
+        parseDuration(value);
+      } catch {
+        problem(
+          `${key}: must be a Go duration such as 10s or 5m: current value is ${
+            JSON.stringify(value)
+          }`,
+        );
+      }
+    },
+    boolean(key) {
+      const value = def.properties[key];
+      if (value !== undefined && typeof value !== "boolean") {
+        problem(`${key}: must be true or false: current value is ${JSON.stringify(value)}`);
+      }
+    },
+  };
 }
 
 /** A duration property in ms, or its default. */
