@@ -30,6 +30,13 @@ export interface FleetBroker {
   pids(): Promise<number[]>;
   /** Stops it and waits for it to exit. */
   stop(): Promise<void>;
+  /** The last lines it logged, for notes when something goes wrong. */
+  logTail(lines?: number): string[];
+  /**
+   * Whether it said it is ready: Chorale's broker logs `listening` once every worker listens and
+   * is routed; nats-server is ready when it accepts connections.
+   */
+  ready(): boolean;
 }
 
 /** Whether `deno task broker` knows `--workers` (it may not have landed yet). */
@@ -98,14 +105,21 @@ export async function startChoraleFleetBroker(
   return {
     kind: "chorale",
     pids: () => processTree(broker.proc.child.pid),
+    logTail: (lines = 3) => broker.proc.lines.slice(-lines),
+    ready: () => broker.proc.lines.some((l) => l.includes('"message":"listening"')),
     stop: async () => {
       await broker.stop();
     },
   };
 }
 
-/** Waits until something accepts connections on 127.0.0.1:`port`. */
-async function waitListening(proc: WatchedProcess, port: number, timeoutMs = 30_000) {
+/** Waits until something accepts connections on `hostname`:`port`. */
+async function waitListening(
+  proc: WatchedProcess,
+  port: number,
+  hostname = "127.0.0.1",
+  timeoutMs = 30_000,
+) {
   const deadline = performance.now() + timeoutMs;
   let exited = false;
   proc.child.status.then(() => exited = true);
@@ -114,7 +128,7 @@ async function waitListening(proc: WatchedProcess, port: number, timeoutMs = 30_
       throw new Error(`The broker exited before listening:\n${proc.lines.slice(-20).join("\n")}`);
     }
     try {
-      const conn = await Deno.connect({ hostname: "127.0.0.1", port });
+      const conn = await Deno.connect({ hostname, port });
       conn.close();
       return;
     } catch {
@@ -128,42 +142,72 @@ async function waitListening(proc: WatchedProcess, port: number, timeoutMs = 30_
   );
 }
 
-/** Starts nats-server on `port` with mutual TLS against the PKI's CA. */
-export async function startNatsFleetBroker(pki: TestPki, port: number): Promise<FleetBroker> {
+/**
+ * Starts nats-server with mutual TLS against the PKI's CA: one process on 0.0.0.0:`port`, or, when
+ * `nodes` > 1, a cluster of `nodes` processes where node `k` listens on 127.0.0.<k+1>:`port` (one
+ * nats-server process cannot hold more than the 20,000 descriptors a process may open here, and
+ * the emulated servers spread over those addresses), joined by routes on loopback.
+ */
+export async function startNatsFleetBroker(
+  pki: TestPki,
+  port: number,
+  nodes = 1,
+): Promise<FleetBroker> {
   const binary = natsServerPath();
   if (binary === null) throw new Error("Cannot start nats-server as it is not installed");
   const dir = await Deno.makeTempDir({ prefix: "chorale-fleet-nats-" });
-  const file = join(dir, "nats-server.conf");
-  await Deno.writeTextFile(
-    file,
-    [
-      `host: "0.0.0.0"`,
-      `port: ${port}`,
-      `max_connections: 100000`,
-      `tls {`,
-      `  cert_file: ${JSON.stringify(pki.broker.certFile)}`,
-      `  key_file: ${JSON.stringify(pki.broker.keyFile)}`,
-      `  ca_file: ${JSON.stringify(pki.caFile)}`,
-      `  verify: true`,
-      `  timeout: 5`,
-      `}`,
-      ``,
-    ].join("\n"),
-  );
-  const proc = spawnWatched(binary, ["-c", file]);
+  const routePorts = Array.from({ length: nodes }, () => freePort());
+  const procs: WatchedProcess[] = [];
+  const stop = async () => {
+    await Promise.all(procs.map((p) => p.stop()));
+    await Deno.remove(dir, { recursive: true }).catch(() => {});
+  };
   try {
-    await waitListening(proc, port);
+    for (let k = 0; k < nodes; k++) {
+      const file = join(dir, `nats-server-${k}.conf`);
+      const cluster = nodes === 1 ? [] : [
+        `cluster {`,
+        `  name: "fleet"`,
+        `  host: "127.0.0.1"`,
+        `  port: ${routePorts[k]}`,
+        `  routes: ${
+          JSON.stringify(
+            routePorts.filter((_, j) => j !== k).map((p) => `nats-route://127.0.0.1:${p}`),
+          )
+        }`,
+        `}`,
+      ];
+      await Deno.writeTextFile(
+        file,
+        [
+          `host: "${nodes === 1 ? "0.0.0.0" : `127.0.0.${k + 1}`}"`,
+          `port: ${port}`,
+          `server_name: "fleet-${k}"`,
+          `max_connections: 100000`,
+          `tls {`,
+          `  cert_file: ${JSON.stringify(pki.broker.certFile)}`,
+          `  key_file: ${JSON.stringify(pki.broker.keyFile)}`,
+          `  ca_file: ${JSON.stringify(pki.caFile)}`,
+          `  verify: true`,
+          `  timeout: 5`,
+          `}`,
+          ...cluster,
+          ``,
+        ].join("\n"),
+      );
+      procs.push(spawnWatched(binary, ["-c", file]));
+    }
+    await Promise.all(procs.map((p, k) => waitListening(p, port, `127.0.0.${k + 1}`)));
   } catch (error) {
-    await proc.stop();
+    await stop();
     throw error;
   }
   return {
     kind: "nats-server",
-    pids: () => Promise.resolve([proc.child.pid]),
-    stop: async () => {
-      await proc.stop();
-      await Deno.remove(dir, { recursive: true }).catch(() => {});
-    },
+    pids: () => Promise.resolve(procs.map((p) => p.child.pid)),
+    logTail: (lines = 3) => procs.flatMap((p) => p.lines.slice(-lines)),
+    ready: () => true,
+    stop,
   };
 }
 

@@ -225,6 +225,80 @@ Deno.test("emulated servers answer a real client once each, and policy refuses t
   }
 });
 
+Deno.test("emulator workers stop by themselves when chorale emulate is killed", async () => {
+  await using pki = await makeEmulatorPki();
+  await using broker = await startChoraleBroker({ pki });
+  const { config } = await writeEmulatorConfig(pki, broker.url);
+  const child = new Deno.Command(Deno.execPath(), {
+    args: [
+      "run",
+      "--quiet",
+      "--config",
+      join(ROOT, "deno.json"),
+      ...await emulateTaskFlags(),
+      join(ROOT, "client/main.ts"),
+      "emulate",
+      "--instances",
+      "4",
+      "--processes",
+      "2",
+      "--config",
+      config,
+      "--ca-dir",
+      pki.caDir,
+      "--json",
+    ],
+    stdin: "null",
+    stdout: "piped",
+    stderr: "null",
+  }).spawn();
+  const alive = async (pid: number) =>
+    (await new Deno.Command("kill", { args: ["-0", String(pid)], stderr: "null" }).output())
+      .success;
+  let pids: number[] = [];
+  try {
+    const reader = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
+    let text = "";
+    pids = await within(
+      (async () => {
+        while (true) {
+          const { value, done } = await reader.read();
+          if (done) throw new Error(`chorale emulate ended before it was ready: ${text}`);
+          text += value;
+          const ready = text.split("\n").find((l) => l.includes('"event":"ready"'));
+          if (ready) return (JSON.parse(ready) as { pids: number[] }).pids;
+        }
+      })(),
+      "chorale emulate to report ready",
+      30_000,
+    );
+    reader.releaseLock();
+    assertEquals(pids.length, 2);
+    child.kill("SIGKILL");
+    await child.status;
+    await within(
+      (async () => {
+        while ((await Promise.all(pids.map(alive))).some(Boolean)) {
+          await new Promise((r) => setTimeout(r, 100));
+        }
+      })(),
+      "the orphaned workers to exit",
+      20_000,
+    );
+  } finally {
+    try {
+      child.kill("SIGKILL");
+    } catch {
+      // Already gone.
+    }
+    await child.stdout.cancel().catch(() => {});
+    await child.status;
+    for (const pid of pids) {
+      if (await alive(pid)) Deno.kill(pid, "SIGKILL");
+    }
+  }
+});
+
 Deno.test("chorale emulate refuses bad flags with a specific message", async (t) => {
   await using pki = await makeEmulatorPki();
   const { config } = await writeEmulatorConfig(pki, "tls://127.0.0.1:1");

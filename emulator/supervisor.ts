@@ -314,7 +314,8 @@ export class Emulator implements AsyncDisposable {
     try {
       child = new Deno.Command(command, {
         args: ["run", ...WORKER_PERMISSIONS, WORKER, "--spec", JSON.stringify(spec)],
-        stdin: "null",
+        // Never written to: the worker stops when it closes, that is when this process is gone.
+        stdin: "piped",
         stdout: "piped",
         stderr: "inherit",
       }).spawn();

@@ -2,7 +2,9 @@
  * One emulator process: runs a slice of the emulated fleet ({@linkcode EmulatedFleet}) and tells
  * the supervisor how it goes as JSON lines on standard output (`progress`, `ready`, `failed`,
  * `stopped`); its own log lines go to standard error. The supervisor (`emulator/supervisor.ts`)
- * starts it as `deno run <permissions> emulator/worker.ts --spec <json>`; SIGTERM or SIGINT stop it.
+ * starts it as `deno run <permissions> emulator/worker.ts --spec <json>` with a pipe on standard
+ * input; SIGTERM, SIGINT or the end of standard input (the supervisor is gone) stop it, so a
+ * supervisor killed without a chance to clean up leaves no emulated servers behind.
  *
  * Permissions it needs, as `deno task server` without `--allow-run`: `--allow-net` for the
  * brokers, `--allow-read` for the configuration, certificate, facts and policies,
@@ -136,6 +138,10 @@ async function main(args: string[]): Promise<number> {
   const onSignal = () => stop.abort();
   Deno.addSignalListener("SIGINT", onSignal);
   Deno.addSignalListener("SIGTERM", onSignal);
+  // Standard input ends when the supervisor exits, however it exits.
+  (async () => {
+    for await (const _ of Deno.stdin.readable) { /* nothing is sent; wait for the end */ }
+  })().catch(() => {}).finally(onSignal);
 
   const started = performance.now();
   let timer: ReturnType<typeof setTimeout> | undefined;
