@@ -122,9 +122,7 @@ export class StateMachine {
         ok: false,
         reason: "rate-limited",
         message:
-          `Cannot fire transition '${name}' as the machine transitioned ${this.#burst} times within ${
-            this.#burst * this.#refillMs
-          } ms: retry in ${retryInMs} ms`,
+          `Cannot fire transition '${name}' as the machine made ${this.#burst} transitions back to back and may make one more every ${this.#refillMs} ms: retry in ${retryInMs} ms`,
         retryInMs,
       };
     }

@@ -179,3 +179,48 @@ Deno.test("Scout remediation runs in the states it names", () => {
     /remediate\.states: must be a list of unknown, warning or critical: current value is \["ok"\]/,
   );
 });
+
+Deno.test("a check that flaps on every run is throttled, and each dropped transition is logged", async () => {
+  const dir = await Deno.makeTempDir();
+  const warnings: string[] = [];
+  const logger = {
+    debug: () => {},
+    info: () => {},
+    warn: (message: string, fields?: Record<string, unknown>) =>
+      warnings.push(`${message}: ${fields?.error}`),
+    error: () => {},
+    child: () => logger,
+  };
+  const published: MachineCloudEvent[] = [];
+  try {
+    const manifest = compileScoutCheck(
+      JSON.stringify({
+        plugin: "/usr/bin/sh -c 'if [ -f up ]; then rm up; exit 2; else touch up; exit 0; fi'",
+        interval: "1s",
+      }),
+      "flappy",
+      { plugins: defaultPlugins() },
+    );
+    // Faster than files may ask for, to flap ten times a second.
+    manifest.watchers[0]!.interval = "100ms";
+    await using machine = new Machine({
+      manifest,
+      directory: dir,
+      identity: "n1",
+      plugins: defaultPlugins(),
+      logger,
+      limit: { burst: 4, refillMs: 60_000 },
+      publish: (_s, e) => published.push(e),
+    });
+    await machine.start();
+    await until("transitions to be dropped", () => machine.rateLimited >= 3, 5_000);
+    assert.equal(machine.transitions, 4);
+    assert.equal(published.filter((e) => e.type.endsWith("transition")).length, 4);
+    assert.match(
+      warnings.find((w) => w.startsWith("transition dropped")) ?? "",
+      /^transition dropped: Cannot fire transition '(OK|CRITICAL)' as the machine made 4 transitions back to back and may make one more every 60000 ms: retry in \d+ ms$/,
+    );
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
