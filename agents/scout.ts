@@ -1,6 +1,7 @@
 /**
  * Choria's `scout` agent: the Scout checks on a node, and forcing them. `checks` lists each
- * check with its state; `trigger` checks now; `maintenance` pauses checking (the MAINTENANCE
+ * check with its state (Choria's `name`, `state`, `started` and `version`, plus the last result's
+ * `output` and `check_time`, which Choria clients ignore); `trigger` checks now; `maintenance` pauses checking (the MAINTENANCE
  * transition) and `resume` restarts it (RESUME). The last three take an optional list of check
  * names (all checks when empty) and answer which were transitioned, which skipped (not active,
  * already paused, not paused) and which failed (no such check).
@@ -63,12 +64,17 @@ function transitionAll(
 export function scoutAgent(machines: HostedMachines): Agent {
   return defineAgent(ddl, {
     checks: () => ({
-      checks: machines.list().filter((m) => m.scout).map((m) => ({
-        name: m.name,
-        state: m.state,
-        started: m.startedAt ? Math.floor(m.startedAt.getTime() / 1000) : 0,
-        version: m.version,
-      })),
+      checks: machines.list().filter((m) => m.scout).map((m) => {
+        const last = m.checkState();
+        return {
+          name: m.name,
+          state: m.state,
+          started: m.startedAt ? Math.floor(m.startedAt.getTime() / 1000) : 0,
+          version: m.version,
+          output: String(last?.output ?? ""),
+          check_time: Number(last?.check_time ?? 0),
+        };
+      }),
     }),
     trigger: async ({ checks }) => {
       const outcome: Outcome = { transitioned: [], skipped: [], failed: [] };

@@ -41,6 +41,7 @@ Deno.test("scout lists checks, pauses, resumes and triggers them, naming the unk
       await new Promise((r) => setTimeout(r, 20));
     }
     const { checks } = await callAction(agent, "checks") as { checks: Record<string, unknown>[] };
+    assert.deepEqual(checks.map((c) => c.output), ["heartbeat", "heartbeat"]);
     assert.deepEqual(checks.map((c) => [c.name, c.state, c.version]), [
       ["heartbeat", "ok", "1.0.0"],
       ["pulse", "ok", "1.0.0"],

@@ -184,9 +184,8 @@ async function main(): Promise<number> {
       await Deno.writeTextFile(join(machineDir, "motd.golden"), `Welcome to ${node.identity}\n`);
       await Deno.writeTextFile(
         join(checks, "motd.yaml"),
-        `plugin: '/usr/bin/stat --format "%n is %s bytes" ${
-          join(machineDir, "motd")
-        }'\ninterval: 2s\n`,
+        // Scout checks run in their directory, so paths are relative to it.
+        `plugin: '/usr/bin/stat --format "%n is %s bytes" ../machines/keep_motd/motd'\ninterval: 2s\n`,
       );
       await Deno.writeTextFile(
         join(checks, "heartbeat.yaml"),
@@ -197,10 +196,10 @@ async function main(): Promise<number> {
       await Deno.writeTextFile(
         join(checks, "app_conf.yaml"),
         [
-          `plugin: '/usr/bin/stat --format "%n is %s bytes" ${join(nodeDir, "app.conf")}'`,
+          `plugin: '/usr/bin/stat --format "%n is %s bytes" ../app.conf'`,
           "interval: 2s",
           "remediate:",
-          `  command: /usr/bin/cp ${join(nodeDir, "app.conf.golden")} ${join(nodeDir, "app.conf")}`,
+          "  command: /usr/bin/cp ../app.conf.golden ../app.conf",
           "  states: [warning, critical]",
           "  interval: 3s",
           "",

@@ -230,7 +230,10 @@ Deno.test("a server runs machines and Scout checks, publishes valid events and o
       return result.stdout;
     };
     const table = await chorale(["scout", "status", "--discovery-timeout", "1"]);
-    assert.match(table, /^NODE +CHECK +STATE +STARTED\nn1\.example\.net +flag +OK +\d{4}-/);
+    assert.match(
+      table,
+      /^NODE +CHECK +STATE +STARTED +OUTPUT\nn1\.example\.net +flag +OK +\d{4}-\S+ +OK - flag present\n/,
+    );
     assert.match(table, /\n1 checks on 1 nodes: 1 OK\n$/);
     assert.equal(
       await chorale(["scout", "maintenance", "flag", "nope", "--discovery-timeout", "1"]),

@@ -60,6 +60,8 @@ export interface CheckStatus {
   /** Unix seconds. */
   started: number;
   version: string;
+  /** The last result's output, when the node sends it. */
+  output: string;
 }
 
 /** The checks in a `scout#checks` result set, sorted by node and name. */
@@ -74,6 +76,7 @@ export function checksOf(set: RpcResultSet): CheckStatus[] {
         state: String(c.state),
         started: Number(c.started ?? 0),
         version: String(c.version ?? ""),
+        output: String(c.output ?? ""),
       });
     }
   }
@@ -148,12 +151,13 @@ export function registerScoutCommand(
         say(
           ctx,
           formatTable(
-            ["NODE", "CHECK", "STATE", "STARTED"],
+            ["NODE", "CHECK", "STATE", "STARTED", "OUTPUT"],
             rows.map((c) => [
               c.node,
               c.name,
               statusColour(upper(c.state), colours),
               c.started > 0 ? new Date(c.started * 1000).toISOString().replace(/\.000Z$/, "Z") : "",
+              c.output,
             ]),
           ),
         );
