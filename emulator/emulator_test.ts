@@ -16,7 +16,7 @@ import type { TestPki } from "../tests/harness/pki.ts";
 import { type EmulatorPki, makeEmulatorPki } from "./_testing.ts";
 import { spawnWatched } from "../tests/harness/process.ts";
 import { within } from "../tests/harness/wait.ts";
-import { emulatedIdentity, planEmulation } from "./mod.ts";
+import { emulatedIdentity, planEmulation, WORKER_PERMISSIONS } from "./mod.ts";
 
 const ROOT = fileURLToPath(new URL("../", import.meta.url));
 const INSTANCES = 50;
@@ -296,6 +296,66 @@ Deno.test("emulator workers stop by themselves when chorale emulate is killed", 
     for (const pid of pids) {
       if (await alive(pid)) Deno.kill(pid, "SIGKILL");
     }
+  }
+});
+
+Deno.test("an emulator worker stops on SIGTERM when its broker went away while it connected", async () => {
+  await using pki = await makeEmulatorPki();
+  const broker = await startChoraleBroker({ pki });
+  const spec = {
+    caDir: pki.caDir,
+    brokers: [broker.url],
+    first: 0,
+    count: 600,
+    replySize: 0,
+    delayMs: 0,
+    concurrency: 64,
+    connectTimeoutMs: 120_000,
+    logLevel: "error",
+  };
+  const child = new Deno.Command(Deno.execPath(), {
+    args: [
+      "run",
+      "--config",
+      join(ROOT, "deno.json"),
+      ...WORKER_PERMISSIONS,
+      join(ROOT, "emulator/worker.ts"),
+      "--spec",
+      JSON.stringify(spec),
+    ],
+    stdin: "piped",
+    stdout: "piped",
+    stderr: "null",
+    env: { CHORALE_AUDIT_ENABLED: "false" },
+  }).spawn();
+  const reader = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
+  try {
+    // Some servers are connected and more are connecting: stop the broker now.
+    await within(
+      (async () => {
+        while (true) {
+          const { value, done } = await reader.read();
+          if (done) throw new Error("the worker ended early");
+          if (/"connected":[1-9]\d/.test(value)) return;
+        }
+      })(),
+      "the first servers to connect",
+      30_000,
+    );
+    await broker.stop();
+    await new Promise((r) => setTimeout(r, 500));
+    child.kill("SIGTERM");
+    const status = await within(child.status, "the worker to exit after SIGTERM", 9_000);
+    assertEquals(status.code, 0);
+  } finally {
+    try {
+      child.kill("SIGKILL");
+    } catch {
+      // Exited.
+    }
+    await reader.cancel().catch(() => {});
+    await child.status;
+    await child.stdin.close().catch(() => {});
   }
 });
 

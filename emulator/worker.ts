@@ -44,6 +44,9 @@ export type WorkerEvent =
   | { event: "failed"; error: string }
   | ({ event: "stopped" } & FleetCounts);
 
+/** How long the servers get to disconnect when the worker stops, milliseconds. */
+const STOP_GRACE_MS = 3_000;
+
 /** How often progress lines are written at most, milliseconds. */
 const PROGRESS_INTERVAL_MS = 200;
 
@@ -182,7 +185,14 @@ async function main(args: string[]): Promise<number> {
     await aborted;
   }
   clearTimeout(pending);
-  await fleet.stop();
+  // ChoraleServer.stop() flushes before closing, and a flush waits for the broker: with the broker
+  // gone it never ends. Give the servers a grace period, then leave anyway.
+  let grace: ReturnType<typeof setTimeout> | undefined;
+  await Promise.race([
+    fleet.stop(),
+    new Promise((resolve) => grace = setTimeout(resolve, STOP_GRACE_MS)),
+  ]);
+  clearTimeout(grace);
   await audit?.close();
   emit({ event: "stopped", ...fleet.counts });
   return 0;
