@@ -53,6 +53,7 @@ Deno.test("findDdl takes the first directory's copy and names the agents when no
       "choria_registry",
       "choria_util",
       "discovery",
+      "emulated",
       "other",
       "package",
       "rpcutil",
@@ -69,7 +70,7 @@ Deno.test("findDdl takes the first directory's copy and names the agents when no
       assert.equal(error.kind, "agent");
       assert.equal(
         error.message,
-        "Cannot find agent 'nosuch': the agents with a DDL are choria_registry, choria_util, discovery, package, rpcutil, scout, service",
+        "Cannot find agent 'nosuch': the agents with a DDL are choria_registry, choria_util, discovery, emulated, package, rpcutil, scout, service",
       );
       return true;
     });

@@ -189,7 +189,7 @@ Deno.test("rpc --help shows the program's help, an agent's actions or an action'
   assert.match(program.stdout, /-F, --with-fact <fact=value>/);
   assert.match(
     program.stdout,
-    /Agents with a DDL: choria_registry, choria_util, discovery, package, rpcutil, scout, service\n$/,
+    /Agents with a DDL: choria_registry, choria_util, discovery, emulated, package, rpcutil, scout, service\n$/,
   );
   const agent = await run(fleet, ["rpc", "package", "-h"]);
   assert.match(agent.stdout, /^Usage: chorale rpc package ACTION/);
