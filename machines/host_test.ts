@@ -206,3 +206,37 @@ Deno.test("exec watchers contain a hanging, a missing and a garbage-printing com
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("a machine whose file breaks is stopped and reported; Scout checks reload too", async () => {
+  await using s = await store("keep_file");
+  const checks = join(s.dir, "..", `${s.dir.split("/").at(-1)}-checks`);
+  await Deno.mkdir(checks);
+  try {
+    await Deno.writeTextFile(join(checks, "beat.yaml"), "builtin: heartbeat\ninterval: 1h\n");
+    await using host = new MachineHost({
+      store: s.dir,
+      checks,
+      identity: "n1",
+      plugins: defaultPlugins(),
+      pollMs: 100,
+    });
+    await host.start();
+    assert.deepEqual(host.machines().map((m) => m.name).sort(), ["beat", "keep_file"]);
+    const beat = host.find({ name: "beat" });
+    await Deno.writeTextFile(join(s.dir, "keep_file", "machine.yaml"), "name: [broken\n");
+    await until("the broken file to be noticed", () => host.broken().length === 1);
+    assert.deepEqual(host.machines().map((m) => m.name), ["beat"]);
+    assert.match(host.broken()[0]!.problems[0]!, /^not YAML: /);
+    assert.equal(host.find({ name: "beat" }), beat, "the check kept running untouched");
+    await Deno.writeTextFile(join(checks, "beat.yaml"), "builtin: heartbeat\ninterval: 2h\n");
+    // Between the old one stopping and the new one starting there is no "beat" for a moment.
+    await until("the changed check to be reloaded", () => {
+      const now = host.machines().find((m) => m.name === "beat");
+      return now !== undefined && now !== beat;
+    });
+    await Deno.remove(join(checks, "beat.yaml"));
+    await until("the removed check to stop", () => host.machines().length === 0);
+  } finally {
+    await Deno.remove(checks, { recursive: true });
+  }
+});
