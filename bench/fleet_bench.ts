@@ -302,11 +302,18 @@ async function runSize(size: number, workersFlag: boolean): Promise<Record<strin
   await empty.stop();
   let nats = await startNatsFleetBroker(pki, port, natsNodes);
   try {
-    await waitFor(
-      "every server to connect to nats-server",
-      () => emulator.counts.connected === size,
-      180_000,
-    );
+    try {
+      await waitFor(
+        "every server to connect to nats-server",
+        () => emulator.counts.connected === size,
+        180_000,
+      );
+    } catch (error) {
+      results["nats-server"] = emptyFigures(
+        `${(error as Error).message}: ${emulator.counts.connected} of ${size} connected`,
+      );
+      return results;
+    }
     const measured = await measure(
       nats,
       emulator,

@@ -225,7 +225,7 @@ Deno.test("emulated servers answer a real client once each, and policy refuses t
   }
 });
 
-Deno.test("emulator workers stop by themselves when chorale emulate is killed", async () => {
+Deno.test("emulator workers stop by themselves when chorale emulate is killed and the broker is gone", async () => {
   await using pki = await makeEmulatorPki();
   await using broker = await startChoraleBroker({ pki });
   const { config } = await writeEmulatorConfig(pki, broker.url);
@@ -274,6 +274,8 @@ Deno.test("emulator workers stop by themselves when chorale emulate is killed", 
     );
     reader.releaseLock();
     assertEquals(pids.length, 2);
+    // With the broker gone too, the servers keep retrying: the workers must still leave.
+    await broker.stop();
     child.kill("SIGKILL");
     await child.status;
     await within(

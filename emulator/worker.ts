@@ -53,7 +53,11 @@ const PROGRESS_INTERVAL_MS = 200;
 const encoder = new TextEncoder();
 
 function emit(event: WorkerEvent): void {
-  Deno.stdout.writeSync(encoder.encode(JSON.stringify(event) + "\n"));
+  try {
+    Deno.stdout.writeSync(encoder.encode(JSON.stringify(event) + "\n"));
+  } catch {
+    // The supervisor is gone (EPIPE): nobody to tell, and stopping must go on regardless.
+  }
 }
 
 /** Parses `--spec <json>`; throws a TypeError naming the fault. */
