@@ -15,7 +15,13 @@ import { X509Certificate } from "node:crypto";
 import type { Logger } from "../core/log.ts";
 import { certificateName } from "../core/security/signing.ts";
 import type { Subscription } from "./connection.ts";
-import { type RemoteSubscription, Route, type RouteHost, type RouteInfo } from "./route.ts";
+import {
+  type RemoteSubscription,
+  Route,
+  type RoutedMessageHandler,
+  type RouteHost,
+  type RouteInfo,
+} from "./route.ts";
 
 /** How the broker joins a cluster. */
 export interface ClusterSettings {
@@ -48,14 +54,7 @@ export interface ClusterBroker {
   readonly authTimeoutMs: number;
   addRemote(sub: RemoteSubscription): void;
   removeRemote(sub: RemoteSubscription): void;
-  deliverRouted(
-    route: Route,
-    subject: string,
-    reply: string | null,
-    queues: string[] | null,
-    headerSize: number,
-    data: Uint8Array,
-  ): void;
+  readonly deliverRouted: RoutedMessageHandler;
   touched(route: Route): void;
   markDirty(route: Route): void;
 }
@@ -81,6 +80,8 @@ const DIAL_TIMEOUT_MS = 5_000;
 /** Routes to the other brokers of the cluster. */
 export class Cluster implements RouteHost {
   readonly settings: ClusterSettings;
+  /** Messages from peers go straight to the broker's delivery. */
+  readonly routedMessage: RoutedMessageHandler;
   readonly stats: ClusterStats = {
     routesAccepted: 0,
     routesSolicited: 0,
@@ -113,6 +114,7 @@ export class Cluster implements RouteHost {
   constructor(settings: ClusterSettings, broker: ClusterBroker, logger: Logger) {
     this.settings = settings;
     this.#broker = broker;
+    this.routedMessage = broker.deliverRouted;
     this.#log = logger;
     this.#allowed = broker.tlsMaterial
       ? peerMatcher(settings.peers, broker.tlsMaterial.cert)
@@ -394,17 +396,6 @@ export class Cluster implements RouteHost {
 
   removeRemote(sub: RemoteSubscription): void {
     this.#broker.removeRemote(sub);
-  }
-
-  routedMessage(
-    route: Route,
-    subject: string,
-    reply: string | null,
-    queues: string[] | null,
-    headerSize: number,
-    data: Uint8Array,
-  ): void {
-    this.#broker.deliverRouted(route, subject, reply, queues, headerSize, data);
   }
 
   touched(route: Route): void {

@@ -344,26 +344,14 @@ export class Connection implements ProtocolHandler {
   deliver(sub: Subscription, message: Outgoing): boolean {
     if (this.#state !== "open") return false;
     const { subject, reply, sizes, data } = message;
-    const head = message.headers ? HMSG : MSG;
-    const length = head.length + subject.length + sub.sidBytes.length + reply.length +
-      sizes.length + data.length + 2;
-    const buffer = this.#out.reserve(length);
-    let at = this.#out.length;
-    buffer.set(head, at);
-    at += head.length;
-    buffer.set(subject, at);
-    at += subject.length;
-    buffer.set(sub.sidBytes, at);
-    at += sub.sidBytes.length;
-    buffer.set(reply, at);
-    at += reply.length;
-    buffer.set(sizes, at);
-    at += sizes.length;
-    buffer.set(data, at);
-    at += data.length;
-    buffer[at++] = 0x0d;
-    buffer[at++] = 0x0a;
-    this.#out.commit(at);
+    this.#out.appendMessage(
+      message.headers ? HMSG : MSG,
+      subject,
+      sub.sidBytes,
+      reply,
+      sizes,
+      data,
+    );
     this.outMsgs++;
     this.outBytes += data.length;
     sub.delivered++;

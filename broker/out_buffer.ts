@@ -71,6 +71,40 @@ export class OutBuffer {
     return data;
   }
 
+  /**
+   * Appends one message frame: its control line in five parts (`MSG `, subject, ` <sid>`,
+   * ` <reply>`, ` <sizes>\r\n`, or the route's equivalents; any may be empty), the payload and
+   * CRLF, in one copy each.
+   */
+  appendMessage(
+    head: Uint8Array,
+    subject: Uint8Array,
+    middle: Uint8Array,
+    reply: Uint8Array,
+    sizes: Uint8Array,
+    data: Uint8Array,
+  ): void {
+    const length = head.length + subject.length + middle.length + reply.length + sizes.length +
+      data.length + 2;
+    const buffer = this.reserve(length);
+    let at = this.#length;
+    buffer.set(head, at);
+    at += head.length;
+    buffer.set(subject, at);
+    at += subject.length;
+    buffer.set(middle, at);
+    at += middle.length;
+    buffer.set(reply, at);
+    at += reply.length;
+    buffer.set(sizes, at);
+    at += sizes.length;
+    buffer.set(data, at);
+    at += data.length;
+    buffer[at++] = 0x0d;
+    buffer[at++] = 0x0a;
+    this.#length = at;
+  }
+
   /** Drops what is buffered. */
   clear(): void {
     this.#out = null;

@@ -431,8 +431,11 @@ export class Parser {
     this.#expectPayload(args[1]!, reply, headerSize, size);
   }
 
-  /** PUB from the bytes of its arguments, `line[from, n)`: `<subject> [reply] <size>`. */
-  #fastPub(line: Uint8Array, from: number, n: number): void {
+  /**
+   * Splits `line[from, n)` at spaces and tabs into `#tokens` (start, end pairs), up to 8 tokens;
+   * returns how many it found (8 means there may be more).
+   */
+  #tokenize(line: Uint8Array, from: number, n: number): number {
     const t = this.#tokens;
     let count = 0;
     let i = from;
@@ -445,6 +448,13 @@ export class Parser {
       t[count * 2 + 1] = i;
       count++;
     }
+    return count;
+  }
+
+  /** PUB from the bytes of its arguments, `line[from, n)`: `<subject> [reply] <size>`. */
+  #fastPub(line: Uint8Array, from: number, n: number): void {
+    const t = this.#tokens;
+    const count = this.#tokenize(line, from, n);
     // Anything unusual takes the general path, which reports the fault.
     if (count !== 2 && count !== 3) return this.#pub(wireString(line, from, n), false);
     const size = parseSizeBytes(line, t[(count - 1) * 2]!, t[(count - 1) * 2 + 1]!);
@@ -464,17 +474,7 @@ export class Parser {
    */
   #fastRmsg(line: Uint8Array, from: number, n: number): boolean {
     const t = this.#tokens;
-    let count = 0;
-    let i = from;
-    while (i < n && count < 5) {
-      while (i < n && (line[i] === 0x20 || line[i] === 0x09)) i++;
-      if (i >= n) break;
-      const start = i;
-      while (i < n && line[i] !== 0x20 && line[i] !== 0x09) i++;
-      t[count * 2] = start;
-      t[count * 2 + 1] = i;
-      count++;
-    }
+    const count = this.#tokenize(line, from, n);
     if (count !== 3 && count !== 4) return false;
     const size = parseSizeBytes(line, t[(count - 1) * 2]!, t[(count - 1) * 2 + 1]!);
     if (size < 0) return false;

@@ -36,6 +36,16 @@ export interface RemoteSubscription extends Subscription {
   weight: number;
 }
 
+/** Takes a message that came in on `route` for local subscribers. */
+export type RoutedMessageHandler = (
+  route: Route,
+  subject: string,
+  reply: string | null,
+  queues: string[] | null,
+  headerSize: number,
+  data: Uint8Array,
+) => void;
+
 /** What a route needs from the cluster that owns it. */
 export interface RouteHost {
   readonly clusterName: string;
@@ -46,14 +56,7 @@ export interface RouteHost {
   addRemote(sub: RemoteSubscription): void;
   removeRemote(sub: RemoteSubscription): void;
   /** A message from the peer for local subscribers. */
-  routedMessage(
-    route: Route,
-    subject: string,
-    reply: string | null,
-    queues: string[] | null,
-    headerSize: number,
-    data: Uint8Array,
-  ): void;
+  readonly routedMessage: RoutedMessageHandler;
   /** The route got a message to send: it joins the routes written at the end of the publish. */
   touched(route: Route): void;
   markDirty(route: Route): void;
@@ -68,6 +71,7 @@ const HMSG = encoder.encode(`HMSG ${GLOBAL_ACCOUNT} `);
 const PLUS = encoder.encode(" +");
 const BAR = encoder.encode(" |");
 const NO_SID = new Uint8Array(0);
+const NO_BYTES = NO_SID;
 
 /** A route to another broker. */
 export class Route implements RouteProtocolHandler {
@@ -311,22 +315,7 @@ export class Route implements RouteProtocolHandler {
       middle.set(message.reply, marker.length);
       middle.set(names, marker.length + message.reply.length);
     }
-    const length = head.length + subject.length + middle.length + sizes.length + data.length + 2;
-    const buffer = this.#out.reserve(length);
-    let at = this.#out.length;
-    buffer.set(head, at);
-    at += head.length;
-    buffer.set(subject, at);
-    at += subject.length;
-    buffer.set(middle, at);
-    at += middle.length;
-    buffer.set(sizes, at);
-    at += sizes.length;
-    buffer.set(data, at);
-    at += data.length;
-    buffer[at++] = 0x0d;
-    buffer[at++] = 0x0a;
-    this.#out.commit(at);
+    this.#out.appendMessage(head, subject, middle, NO_BYTES, sizes, data);
     this.outMsgs++;
     this.outBytes += data.length;
     this.#queued();
