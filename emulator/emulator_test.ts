@@ -387,6 +387,34 @@ Deno.test("chorale emulate refuses bad flags with a specific message", async (t)
     assertEquals(r.code, 2);
     assertMatch(r.stderr, /'--reply-size' as it must be a whole number: current value is 'big'/);
   });
+  await t.step("an unknown log level", async () => {
+    const r = await run(["--instances", "2", "--log-level", "loud"]);
+    assertEquals(r.code, 2);
+    assertMatch(
+      r.stderr,
+      /'--log-level' as it must be debug, info, warn or error: current value is 'loud'/,
+    );
+  });
+  await t.step("a broker that is not a URL", async () => {
+    const r = await run(["--instances", "2", "--broker", "127.0.0.1:4222"]);
+    assertEquals(r.code, 2);
+    assertMatch(r.stderr, /brokers: "127\.0\.0\.1:4222" is not a broker URL/);
+  });
+  await t.step("spreading over addresses of a broker that is not on loopback", async () => {
+    const r = await run([
+      "--instances",
+      "2",
+      "--broker",
+      "tls://broker.example.net:4222",
+      "--addresses",
+      "2",
+    ]);
+    assertEquals(r.code, 2);
+    assertMatch(
+      r.stderr,
+      /Cannot spread connections over 2 addresses as the broker is not at 127\.0\.0\.1/,
+    );
+  });
   await t.step("an unreachable broker", async () => {
     const r = await run(["--instances", "2"]);
     assertEquals(r.code, 6);
