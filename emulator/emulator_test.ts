@@ -7,7 +7,7 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { stringify } from "yaml";
 import { Client } from "../client/client.ts";
-import { runChorale } from "../client/_testing.ts";
+import { runChorale, spawnChorale } from "../client/_testing.ts";
 import type { ClientIdentity } from "../client/types.ts";
 import type { Logger } from "../core/log.ts";
 import { startChoraleBroker } from "../tests/harness/chorale_broker.ts";
@@ -431,6 +431,22 @@ Deno.test("chorale emulate refuses bad flags with a specific message", async (t)
       /--ca-dir: cannot open the CA that issues the emulated servers' certificates/,
     );
   });
+});
+
+Deno.test("chorale emulate under the chorale task's permissions says to use deno task emulate", async () => {
+  await using pki = await makeEmulatorPki();
+  // Something that accepts TCP connections, so the check of the broker passes.
+  using listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const url = `tls://127.0.0.1:${(listener.addr as Deno.NetAddr).port}`;
+  const r = await spawnChorale(
+    ["emulate", "--instances", "1", "--broker", url, "--ca-dir", pki.caDir],
+    { cwd: pki.dir, env: { HOME: pki.dir } },
+  );
+  assertEquals(r.code, 1);
+  assertMatch(
+    r.stderr,
+    /Cannot start emulator processes as this process may not run Deno: run it with --allow-run=deno \(deno task emulate\)/,
+  );
 });
 
 Deno.test("planEmulation spreads 50,000 servers over processes and loopback addresses", () => {
