@@ -88,16 +88,11 @@ export class OutBuffer {
       data.length + 2;
     const buffer = this.reserve(length);
     let at = this.#length;
-    buffer.set(head, at);
-    at += head.length;
-    buffer.set(subject, at);
-    at += subject.length;
-    buffer.set(middle, at);
-    at += middle.length;
-    buffer.set(reply, at);
-    at += reply.length;
-    buffer.set(sizes, at);
-    at += sizes.length;
+    at = put(buffer, at, head);
+    at = put(buffer, at, subject);
+    at = put(buffer, at, middle);
+    at = put(buffer, at, reply);
+    at = put(buffer, at, sizes);
     buffer.set(data, at);
     at += data.length;
     buffer[at++] = 0x0d;
@@ -110,4 +105,18 @@ export class OutBuffer {
     this.#out = null;
     this.#length = 0;
   }
+}
+
+/**
+ * Copies `bytes` into `buffer` at `at`; returns the end. The pieces of a control line are a few
+ * bytes each, where a loop beats `TypedArray.set`'s fixed cost.
+ */
+function put(buffer: Uint8Array, at: number, bytes: Uint8Array): number {
+  const n = bytes.length;
+  if (n > 32) {
+    buffer.set(bytes, at);
+    return at + n;
+  }
+  for (let i = 0; i < n; i++) buffer[at + i] = bytes[i]!;
+  return at + n;
 }
