@@ -156,16 +156,21 @@ async function measure(
   f.kibPerConn = (rss - baselineKib) / size;
   const timeout = String(Math.max(10, Math.ceil(size / 1_000)));
   try {
-    const ping = await runCli(["ping", "--json", "--timeout", timeout], files.client);
+    // Choria's semantics: discovery waits out --discovery-timeout, so a fleet whose replies come
+    // in bursts is found whole (without it, discovery ends at the first 300 ms pause).
+    const ping = await runCli(
+      ["ping", "--json", "--timeout", timeout, "--discovery-timeout", discoveryTimeout(size)],
+      files.client,
+    );
     f.pingReplies = ping.stats.responded.length;
     f.pingMs = ping.stats.totalMs;
     f.pingRate = ping.stats.repliesMs > 0
       ? ping.stats.responded.length / (ping.stats.repliesMs / 1000)
       : null;
     f.notes.push(
-      `ping: discovery ${ping.stats.discoveryMs} ms (300 ms window after the last reply), replies ${ping.stats.repliesMs} ms, CLI wall ${
-        Math.round(ping.wallMs)
-      } ms`,
+      `ping: discovery ${ping.stats.discoveryMs} ms (--discovery-timeout ${
+        discoveryTimeout(size)
+      } s, waited out), replies ${ping.stats.repliesMs} ms, CLI wall ${Math.round(ping.wallMs)} ms`,
     );
   } catch (error) {
     f.notes.push(`ping failed: ${(error as Error).message.split("\n")[0]}`);
@@ -407,4 +412,9 @@ if (import.meta.main) {
     out.push(text);
     console.log(text);
   }
+}
+
+/** Seconds `chorale ping` waits for discovery: 2 s up to 1,000 servers, 1 s per 2,000 above. */
+function discoveryTimeout(size: number): string {
+  return String(Math.max(2, Math.ceil(size / 2_000)));
 }

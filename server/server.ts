@@ -345,7 +345,13 @@ export class ChoraleServer implements AsyncDisposable {
     this.#stop.abort();
     await Promise.allSettled([...this.#inflight]);
     if (this.#nc && !this.#nc.isClosed()) {
-      await this.#nc.flush().catch(() => {});
+      // Flushing waits for the broker: with the broker gone it would wait for a reconnect.
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      await Promise.race([
+        this.#nc.flush().catch(() => {}),
+        new Promise<void>((resolve) => timer = setTimeout(resolve, STOP_FLUSH_MS)),
+      ]);
+      clearTimeout(timer);
       await this.#nc.close();
     }
     this.#deps.logger.info("stopped", { identity: this.identity, ...this.stats });
@@ -355,6 +361,9 @@ export class ChoraleServer implements AsyncDisposable {
     await this.stop();
   }
 }
+
+/** How long stopping waits for replies already sent to reach the broker. */
+const STOP_FLUSH_MS = 2_000;
 
 /** First reconnect delay ceiling, and the cap the ceiling doubles up to. */
 const RECONNECT_BASE_MS = 2_000;
