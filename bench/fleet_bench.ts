@@ -14,6 +14,7 @@
  * ```sh
  * deno task bench:fleet                         # 1,000, 10,000 and 50,000
  * deno task bench:fleet --sizes 1000,10000
+ * deno task bench:fleet --sizes 50000 --chorale-only
  * ```
  *
  * Permissions: `--allow-net` (loopback brokers), `--allow-read` (deno.json, certificates),
@@ -216,7 +217,11 @@ async function measure(
   return { figures: f, broker: restarted };
 }
 
-async function runSize(size: number, workersFlag: boolean): Promise<Record<string, Figures>> {
+async function runSize(
+  size: number,
+  workersFlag: boolean,
+  choraleOnly: boolean,
+): Promise<Record<string, Figures>> {
   // nats-server is one process per node: a cluster of one node per 18,000 connections, node k on
   // 127.0.0.<k+1>, so the fleet spreads over at least as many addresses.
   const natsNodes = Math.ceil((size + 100) / CONNECTIONS_PER_WORKER);
@@ -297,8 +302,10 @@ async function runSize(size: number, workersFlag: boolean): Promise<Record<strin
   } finally {
     await broker.stop();
   }
-  if (natsServerPath() === null) {
-    results["nats-server"] = emptyFigures("nats-server is not installed");
+  if (natsServerPath() === null || choraleOnly) {
+    results["nats-server"] = emptyFigures(
+      choraleOnly ? "skipped (--chorale-only)" : "nats-server is not installed",
+    );
     return results;
   }
   // nats-server on the same port: the fleet reconnects to it.
@@ -388,6 +395,7 @@ function table(size: number, r: Record<string, Figures>): string {
 if (import.meta.main) {
   const opts = new Command("bench:fleet")
     .option("--sizes <list>", "comma-separated fleet sizes", "1000,10000,50000")
+    .option("--chorale-only", "measure Chorale's broker alone, not nats-server")
     .parse(Deno.args, { from: "user" })
     .opts();
   const sizes = opts.sizes.split(",").map((s) => Number(s.trim()));
@@ -407,7 +415,7 @@ if (import.meta.main) {
   );
   const out: string[] = [];
   for (const size of sizes) {
-    const result = await runSize(size, workersFlag);
+    const result = await runSize(size, workersFlag, opts.choraleOnly === true);
     const text = table(size, result);
     out.push(text);
     console.log(text);
