@@ -112,6 +112,8 @@ export interface BrokerStats {
 
 const encoder = new TextEncoder();
 const SWEEP_MS = 1_000;
+/** Connection closes logged one by one per second; the rest are summed up. */
+const CLOSE_LOGS_PER_SECOND = 20;
 /** How often the listener is probed, and how long a probe waits for INFO. */
 const PROBE_INTERVAL_MS = 5_000;
 const PROBE_TIMEOUT_MS = 2_000;
@@ -156,6 +158,11 @@ export class Broker implements ConnectionHost, AsyncDisposable {
   /** Routes to the other brokers of the cluster, when clustered. */
   readonly cluster: Cluster | null;
   readonly #log: Logger;
+  /** Closes logged one by one this second, and the rest counted by reason. */
+  #closeLogs: { logged: number; suppressed: Record<string, number> } = {
+    logged: 0,
+    suppressed: {},
+  };
   /** Routes that take the message being routed now. */
   readonly #touchedRoutes: Route[] = [];
   #listener: net.Server | null = null;
@@ -475,12 +482,28 @@ export class Broker implements ConnectionHost, AsyncDisposable {
     else if (reason === "protocol error") this.stats.protocolErrors++;
     else if (reason === "authentication timeout") this.stats.authTimeouts++;
     if (reason !== "client closed" && reason !== "server shutdown" && reason !== "listener probe") {
-      this.#log.info("connection closed", {
-        cid: connection.id,
-        identity: connection.identity,
-        reason,
-      });
+      // In a storm (a fleet reconnecting at once) tens of thousands close at once: past a few a
+      // second the lines become one summary a second, so logging never holds up the broker.
+      if (this.#closeLogs.logged < CLOSE_LOGS_PER_SECOND) {
+        this.#closeLogs.logged++;
+        this.#log.info("connection closed", {
+          cid: connection.id,
+          identity: connection.identity,
+          reason,
+        });
+      } else {
+        this.#closeLogs.suppressed[reason] = (this.#closeLogs.suppressed[reason] ?? 0) + 1;
+      }
     }
+  }
+
+  /** Logs how many closes were not logged one by one in the last second, by reason. */
+  #summarizeCloses(): void {
+    const { suppressed } = this.#closeLogs;
+    if (Object.keys(suppressed).length > 0) {
+      this.#log.info("connections closed", { unlogged: suppressed });
+    }
+    this.#closeLogs = { logged: 0, suppressed: {} };
   }
 
   route(
@@ -595,6 +618,7 @@ export class Broker implements ConnectionHost, AsyncDisposable {
 
   #housekeeping(): void {
     const now = Date.now();
+    this.#summarizeCloses();
     const probeDue = this.#descriptorPressure
       ? this.#openSockets < this.settings.maxSockets * 0.9
       : now - this.#lastProbe >= PROBE_INTERVAL_MS;
