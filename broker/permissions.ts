@@ -41,10 +41,18 @@ export const DefaultPermissions: Readonly<Record<IdentityKind, Permissions>> = {
         "choria.machine.>",
         // Replies to federated requests go back through the federation broker.
         "choria.federation.*.collective",
+        // Key-value reads for kv watchers: the store answers these from KV_ streams only.
+        "chorale.streams.api.read.kv",
       ],
     },
     subscribe: {
-      allow: ["*.broadcast.agent.>", "*.broadcast.service.>", "*.node.{identity}"],
+      allow: [
+        "*.broadcast.agent.>",
+        "*.broadcast.service.>",
+        "*.node.{identity}",
+        // Replies to the server's own requests (a kv watcher's reads).
+        "_INBOX.{identity}.>",
+      ],
       deny: ["*.reply.>", "*.broadcast.agent.registration"],
     },
   },

@@ -79,6 +79,7 @@ import { registerRpcCommand } from "./commands/rpc.ts";
 import { registerScoutCommand } from "./commands/scout.ts";
 import { registerEventsCommand } from "./commands/events.ts";
 import { registerFleetCommand } from "./commands/fleet_report.ts";
+import { registerKvCommand } from "./commands/kv.ts";
 import { DISCOVERY_METHODS, withRegistryDiscovery } from "./commands/_store.ts";
 
 /**
@@ -144,6 +145,7 @@ export function buildProgram(ctx: CliContext, fleet: FleetDeps = defaultFleetDep
   registerEmulateCommand(program, ctx);
   registerEventsCommand(program, fleetCtx);
   registerFleetCommand(program, fleetCtx);
+  registerKvCommand(program, fleetCtx);
   return program;
 }
 

@@ -17,7 +17,7 @@ import { loadManifest, type MachineManifest, ManifestError } from "./manifest.ts
 import { renderTextfile, writeTextfile } from "./prometheus.ts";
 import { compileScoutCheck } from "./scout.ts";
 import type { TransitionLimit } from "./state_machine.ts";
-import type { MetricSample, NodeStatus, WatcherPlugin } from "./watchers/watcher.ts";
+import type { KvReader, MetricSample, NodeStatus, WatcherPlugin } from "./watchers/watcher.ts";
 
 /** A machine file that could not be loaded. */
 export interface BrokenMachine {
@@ -41,6 +41,8 @@ export interface MachineHostOptions {
   publish?: (subject: string, event: MachineCloudEvent) => void;
   facts?: () => Record<string, unknown>;
   nodeStatus?: () => NodeStatus;
+  /** Reads key-value buckets for `kv` watchers. @default none: they fail */
+  kv?: KvReader;
   /** How often to look for changes, ms; 0 never. @default 10000 */
   pollMs?: number;
   /** Where to write the Prometheus textfile; empty for none. */
@@ -243,6 +245,7 @@ export class MachineHost implements AsyncDisposable {
         ...(this.#options.publish ? { publish: this.#options.publish } : {}),
         ...(this.#options.facts ? { facts: this.#options.facts } : {}),
         ...(this.#options.nodeStatus ? { nodeStatus: this.#options.nodeStatus } : {}),
+        ...(this.#options.kv ? { kv: this.#options.kv } : {}),
         ...(this.#options.limit ? { limit: this.#options.limit } : {}),
         ...(this.#options.splay !== undefined ? { splay: this.#options.splay } : {}),
         ...(this.#options.tempDir ? { tempDir: this.#options.tempDir } : {}),

@@ -19,6 +19,7 @@ import { Governors } from "./governor.ts";
 import type { MachineManifest } from "./manifest.ts";
 import { type FireResult, StateMachine, type TransitionLimit } from "./state_machine.ts";
 import type {
+  KvReader,
   MetricSample,
   NodeStatus,
   Watcher,
@@ -44,6 +45,8 @@ export interface MachineOptions {
   nodeStatus?: () => NodeStatus;
   /** Told of every metric measured. */
   recordMetrics?: (sample: MetricSample) => void;
+  /** Reads key-value buckets for `kv` watchers. @default none: they fail */
+  kv?: KvReader;
   /** Told of every transition. */
   onTransition?: (
     change: { machine: Machine; transition: string; from: string; to: string },
@@ -127,6 +130,7 @@ export class Machine implements AsyncDisposable {
       nodeStatus: options.nodeStatus ??
         (() => ({ connected: true, lastMessageMs: null, certificateExpiresMs: null })),
       recordMetrics: options.recordMetrics ?? (() => {}),
+      ...(options.kv ? { kv: options.kv } : {}),
     };
     this.#watchers = options.manifest.watchers.map((def) => {
       const plugin = options.plugins.get(def.type);

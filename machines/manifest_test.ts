@@ -37,7 +37,7 @@ Deno.test("validateManifest reports every problem of a bad machine file at once"
       /watchers\[0\] \(check\)\.properties\.path: is required/,
       /watchers\[0\] \(check\): state_match names unknown state 'gone'/,
       /watchers\[0\] \(check\): fail_transition 'vanish' is not a transition of this machine/,
-      /watchers\[1\] \(check\)\.type: must be one of exec, file, metric, nagios, schedule, timer: current value is "teleport"/,
+      /watchers\[1\] \(check\)\.type: must be one of exec, file, kv, metric, nagios, schedule, timer: current value is "teleport"/,
       /watchers\[1\] \(check\): name 'check' is used by another watcher/,
       /watchers\[2\] \(run\)\.interval: must be at least 1000 ms: current value is "10ms"/,
       /watchers\[2\] \(run\)\.properties\.command: must be non-empty text/,

@@ -21,6 +21,8 @@ import { choriaRegistryAgent } from "../agents/choria_registry.ts";
 import { choriaUtilAgent } from "../agents/choria_util.ts";
 import { scoutAgent } from "../agents/scout.ts";
 import { defaultPlugins, hostedMachines, MachineHost, type NodeStatus } from "../machines/mod.ts";
+import { StoreClient } from "../streams/mod.ts";
+import type { NatsConnection } from "nats";
 import { discoveryAgent } from "../agents/discovery.ts";
 import { packageAgent } from "../agents/package.ts";
 import { rpcutilAgent } from "../agents/rpcutil.ts";
@@ -162,6 +164,14 @@ async function main(args: string[]): Promise<number> {
       if (nc && !nc.isClosed()) nc.publish(subject, JSON.stringify(event));
     },
     facts: () => facts.current().facts as Record<string, unknown>,
+    // kv watchers read buckets from the stream store over the server's own connection.
+    kv: async (bucket: string, key: string): Promise<Uint8Array | null> => {
+      const nc: NatsConnection | null = daemon.server.connection;
+      if (!nc || nc.isClosed()) {
+        throw new Error(`Cannot read ${bucket}/${key} as the server is not connected`);
+      }
+      return (await new StoreClient(nc).kvGet(bucket, key))?.value ?? null;
+    },
     nodeStatus: (): NodeStatus => ({
       connected: !(daemon.server.connection?.isClosed() ?? true),
       lastMessageMs: daemon.server.lastMessage?.getTime() ?? null,

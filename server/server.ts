@@ -10,7 +10,7 @@ import { connect, type Msg, type NatsConnection, type Subscription } from "nats"
 import type { Agent, AgentDdl, NodeInfo, StatusCode } from "../agents/agent.ts";
 import type { Logger } from "../core/log.ts";
 import { ReplayGuard } from "../core/protocol/replay_guard.ts";
-import { broadcastSubject, directedSubject } from "../core/protocol/subjects.ts";
+import { broadcastSubject, directedSubject, serverInboxPrefix } from "../core/protocol/subjects.ts";
 import type { AuditLog } from "../core/security/audit.ts";
 import type { SecurityMaterial } from "../core/security/providers.ts";
 import { createSigner, type Signer } from "../core/security/signing.ts";
@@ -175,6 +175,8 @@ export class ChoraleServer implements AsyncDisposable {
       // As Choria: the brokers in the order given (SRV priority order), unless asked otherwise.
       noRandomize: !this.#deps.settings.randomizeBrokers,
       name: this.identity,
+      // The server's own requests get replies on its own inbox, which its permissions allow.
+      inboxPrefix: serverInboxPrefix(this.identity),
       tls: { ca: m.caPem, cert: m.certPem, key: m.keyPem },
       reconnect: true,
       maxReconnectAttempts: -1,

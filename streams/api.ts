@@ -10,6 +10,7 @@
  * | `chorale.streams.api.read.node`         | `{identity}`                                             | `{node: RegistryNode \| null}`     |
  * | `chorale.streams.api.read.fleet`        | `{facts?, stale_after_ms?, events_since_ms?}`            | `FleetSummary`                     |
  * | `chorale.streams.api.read.stats`        | `{}`                                                     | the service's counters             |
+ * | `chorale.streams.api.read.kv`           | `{bucket, key}` (reads only `KV_` streams)               | `{entry: WireMessage \| null}`     |
  * | `chorale.streams.api.write.publish`     | `{messages: [{subject, data \| data_b64}]}`              | `{acks: [{stream, seq}]}`          |
  * | `chorale.streams.api.manage.add`        | `{config: StreamConfig}`                                 | `{stream: StreamInfo}`             |
  * | `chorale.streams.api.manage.delete`     | `{name}`                                                 | `{deleted: boolean}`               |
@@ -23,7 +24,13 @@
  */
 import type { NatsConnection } from "nats";
 import type { RegistryNode } from "../client/discovery_sources.ts";
-import { streamsApiSubject } from "../core/protocol/subjects.ts";
+import {
+  isKvName,
+  kvStreamName,
+  kvSubject,
+  kvWildcard,
+  streamsApiSubject,
+} from "../core/protocol/subjects.ts";
 import type { RequestFilter } from "../core/protocol/request.ts";
 import type { FleetSummary } from "./inventory.ts";
 import type { StoreServiceStats } from "./service.ts";
@@ -276,6 +283,38 @@ export class StoreClient {
     return (await this.#call<{ stream: StreamInfo }>("manage", "add", { config })).stream;
   }
 
+  /**
+   * Creates (or updates) a key-value bucket: the stream `KV_<bucket>` on `$KV.<bucket>.>`,
+   * keeping `history` values of each key (1 by default).
+   */
+  async addBucket(bucket: string, options: { history?: number } = {}): Promise<StreamInfo> {
+    checkKvName(bucket);
+    return await this.addStream({
+      name: kvStreamName(bucket),
+      subjects: [kvWildcard(bucket)],
+      maxMsgsPerSubject: options.history ?? 1,
+    });
+  }
+
+  /** Stores `value` under `key` of `bucket`; resolves once it is committed. */
+  async kvPut(bucket: string, key: string, value: Uint8Array): Promise<AppendResult> {
+    checkKvName(bucket, key);
+    const [ack] = await this.publish([{ subject: kvSubject(bucket, key), data: value }]);
+    return ack!;
+  }
+
+  /** The latest value of `key` in `bucket` with its revision and time, or null when unset. */
+  async kvGet(
+    bucket: string,
+    key: string,
+  ): Promise<{ value: Uint8Array; revision: number; timeMs: number } | null> {
+    checkKvName(bucket, key);
+    const { entry } = await this.#call<{ entry: WireMessage | null }>("read", "kv", { bucket, key });
+    return entry === null
+      ? null
+      : { value: bytesOf(entry), revision: entry.seq ?? 0, timeMs: entry.time_ms ?? 0 };
+  }
+
   /** Deletes a stream. */
   async deleteStream(name: string): Promise<boolean> {
     return (await this.#call<{ deleted: boolean }>("manage", "delete", { name })).deleted;
@@ -326,5 +365,15 @@ export class StoreClient {
       throw new StoreApiError(error.message ?? "unknown error", error.name ?? "StoreApiError");
     }
     return answer as T;
+  }
+}
+
+function checkKvName(bucket: string, key?: string): void {
+  if (!isKvName(bucket, key)) {
+    throw new StoreApiError(
+      `Cannot use bucket '${bucket}'${
+        key === undefined ? "" : ` and key '${key}'`
+      } as they are not key-value names: buckets take letters, digits, '_' and '-'; keys also '/'`,
+    );
   }
 }

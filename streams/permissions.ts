@@ -32,7 +32,7 @@ export interface StreamsIdentities {
   adapter?: string;
   /** Clients that may read the store: events, inventory, fleet, registry discovery. */
   readers?: string;
-  /** Clients that may also manage streams (add, delete, purge). */
+  /** Clients that may also write (say `chorale kv put`) and manage streams (add, delete, purge). */
   managers?: string;
 }
 
@@ -46,7 +46,8 @@ const CLIENT_PUBLISH = [
 /**
  * The rules for each part named: the store subscribes to its API and the captured event
  * subjects and answers on reply subjects; adapters read registration and write to the store;
- * readers are clients that may also ask the store's read API; managers may also manage streams.
+ * readers are clients that may also ask the store's read API; managers may also write to it and
+ * manage streams.
  *
  * @example Rules for a store and one operator
  * ```ts
@@ -79,7 +80,13 @@ export function streamsPermissionRules(ids: StreamsIdentities): IdentityRuleConf
     subscribe: { allow: ["*.reply.{replyhash}.>"] },
   });
   if (ids.managers) {
-    rules.push(client(ids.managers, [streamsApiWildcard("read"), streamsApiWildcard("manage")]));
+    rules.push(
+      client(ids.managers, [
+        streamsApiWildcard("read"),
+        streamsApiWildcard("write"),
+        streamsApiWildcard("manage"),
+      ]),
+    );
   }
   if (ids.readers) rules.push(client(ids.readers, [streamsApiWildcard("read")]));
   return rules;

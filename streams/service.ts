@@ -10,6 +10,9 @@ import { selectRegistryNodes } from "../client/discovery_sources.ts";
 import { type Logger, silentLogger } from "../core/log.ts";
 import type { RequestFilter } from "../core/protocol/request.ts";
 import {
+  isKvName,
+  kvStreamName,
+  kvSubject,
   lifecycleWildcard,
   machineWildcard,
   registrationStreamWildcard,
@@ -427,6 +430,8 @@ class Service implements StoreService {
         return { streams: this.store.streamNames().map((n) => this.store.info(n)) };
       case "read.fetch":
         return await this.#fetch(body);
+      case "read.kv":
+        return this.#kvGet(body);
       case "read.discover": {
         this.#catchUp();
         const started = performance.now();
@@ -491,6 +496,30 @@ class Service implements StoreService {
           `Cannot handle '${op}' as the stream store has no such operation`,
         );
     }
+  }
+
+  /**
+   * The latest value of one key of a key-value bucket, or null. Only `KV_` streams are read, so
+   * nodes may be allowed this operation without reading the rest of the store.
+   */
+  #kvGet(body: Record<string, unknown>): unknown {
+    const bucket = String(body.bucket ?? "");
+    const key = String(body.key ?? "");
+    if (!isKvName(bucket, key)) {
+      throw new TypeError(
+        `Cannot read key '${key}' of bucket '${bucket}' as they are not key-value names: buckets take letters, digits, '_' and '-'; keys also '/'`,
+      );
+    }
+    const stream = kvStreamName(bucket);
+    if (!this.store.streamNames().includes(stream)) {
+      throw new TypeError(`Cannot read bucket '${bucket}' as it does not exist`);
+    }
+    const [last] = this.store.fetch(stream, {
+      from: { lastPerSubject: true },
+      subject: kvSubject(bucket, key),
+      limit: 1,
+    });
+    return { entry: last ? toWire(last) : null };
   }
 
   async #fetch(body: Record<string, unknown>): Promise<unknown> {

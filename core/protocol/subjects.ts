@@ -103,3 +103,46 @@ export function machineTransitionSubject(): string {
 export function machineWatcherSubject(type: string): string {
   return `choria.machine.watcher.${type}.state`;
 }
+
+/** Bucket names: Choria's key-value bucket pattern. */
+const KV_BUCKET = /^[a-zA-Z0-9_-]+$/;
+/** Key names: Choria's key pattern (no dots, so a key is one subject token). */
+const KV_KEY = /^[-/_a-zA-Z0-9]+$/;
+
+/** Whether `bucket` and `key` (when given) are valid key-value names, as Choria's. */
+export function isKvName(bucket: string, key?: string): boolean {
+  return KV_BUCKET.test(bucket) && (key === undefined || KV_KEY.test(key));
+}
+
+/**
+ * `$KV.<bucket>.<key>`: where a key's values are kept (JetStream's layout), in the stream
+ * {@linkcode kvStreamName} names.
+ *
+ * @example
+ * ```ts
+ * import { kvSubject } from "./subjects.ts";
+ * console.log(kvSubject("config", "motd")); // $KV.config.motd
+ * ```
+ */
+export function kvSubject(bucket: string, key: string): string {
+  return `$KV.${bucket}.${key}`;
+}
+
+/** `$KV.<bucket>.>`: every key of a bucket. */
+export function kvWildcard(bucket: string): string {
+  return `$KV.${bucket}.>`;
+}
+
+/** `KV_<bucket>`: the stream that holds a key-value bucket. */
+export function kvStreamName(bucket: string): string {
+  return `KV_${bucket}`;
+}
+
+/**
+ * `_INBOX.<identity>`: where a server's own requests (say a `kv` watcher asking the stream store)
+ * get their replies. Choria's default permissions let a server subscribe there and nowhere else
+ * for replies, so no node reads another's answers.
+ */
+export function serverInboxPrefix(identity: string): string {
+  return `_INBOX.${identity}`;
+}

@@ -5,13 +5,21 @@
  */
 import { execWatcher } from "./exec.ts";
 import { fileWatcher } from "./file.ts";
+import { kvWatcher } from "./kv.ts";
 import { metricWatcher } from "./metric.ts";
 import { nagiosWatcher } from "./nagios.ts";
 import { scheduleWatcher } from "./schedule.ts";
 import { timerWatcher } from "./timer.ts";
 import type { WatcherPlugin } from "./watcher.ts";
 
-export type { MetricSample, NodeStatus, Watcher, WatcherHost, WatcherPlugin } from "./watcher.ts";
+export type {
+  KvReader,
+  MetricSample,
+  NodeStatus,
+  Watcher,
+  WatcherHost,
+  WatcherPlugin,
+} from "./watcher.ts";
 
 /**
  * A new map of the built-in watcher plugins by type; add your own to it.
@@ -24,7 +32,15 @@ export type { MetricSample, NodeStatus, Watcher, WatcherHost, WatcherPlugin } fr
  */
 export function defaultPlugins(): Map<string, WatcherPlugin> {
   return new Map(
-    [execWatcher, fileWatcher, metricWatcher, nagiosWatcher, scheduleWatcher, timerWatcher].map((
+    [
+      execWatcher,
+      fileWatcher,
+      kvWatcher,
+      metricWatcher,
+      nagiosWatcher,
+      scheduleWatcher,
+      timerWatcher,
+    ].map((
       p,
     ) => [p.type, p]),
   );

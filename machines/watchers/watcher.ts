@@ -51,7 +51,12 @@ export interface WatcherHost {
   nodeStatus(): NodeStatus;
   /** Records metrics a watcher measured. */
   recordMetrics(sample: MetricSample): void;
+  /** Reads a key-value bucket, for `kv` watchers; absent where the node has no store to ask. */
+  readonly kv?: KvReader;
 }
+
+/** The latest value of `key` in `bucket`, or null when it is unset. */
+export type KvReader = (bucket: string, key: string) => Promise<Uint8Array | null>;
 
 /** A running watcher. */
 export interface Watcher {
@@ -96,6 +101,7 @@ export abstract class PolledWatcher implements Watcher {
   #timer: ReturnType<typeof setTimeout> | undefined;
   #announceTimer: ReturnType<typeof setInterval> | undefined;
   #running: Promise<void> | null = null;
+  #generation = 0;
   #stopped = false;
   protected readonly stopping = new AbortController();
 
@@ -125,8 +131,12 @@ export abstract class PolledWatcher implements Watcher {
   }
 
   #schedule(ms: number): void {
+    // A check may fire a transition whose state change schedules anew: only the latest chain
+    // of timers goes on, or every such transition would add another one.
+    const generation = ++this.#generation;
     this.#timer = setTimeout(async () => {
       await this.#check();
+      if (generation !== this.#generation) return;
       if (!this.#stopped && this.#intervalMs > 0 && this.activeIn(this.host.state())) {
         this.#schedule(this.#intervalMs);
       }

@@ -224,3 +224,81 @@ Deno.test("a check that flaps on every run is throttled, and each dropped transi
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("the kv watcher keeps each changed value in its data, and reports an unset key", async () => {
+  const values = new Map<string, string>();
+  const reads: string[] = [];
+  const moves: string[] = [];
+  await using machine = new Machine({
+    manifest: {
+      ...manifest([{
+        name: "setting",
+        type: "kv",
+        state_match: ["idle", "busy", "done"],
+        interval: "1s",
+        success_transition: "go",
+        properties: { bucket: "cfg", key: "mode", on_matching_update: "stop" },
+      }]),
+      transitions: [
+        { name: "go", from: ["idle", "done", "busy"], destination: "busy" },
+        { name: "stop", from: ["idle", "busy"], destination: "done" },
+      ],
+    },
+    directory: "/tmp",
+    identity: "n1",
+    plugins: defaultPlugins(),
+    kv: (bucket, key) => {
+      reads.push(`${bucket}/${key}`);
+      const value = values.get(key);
+      return Promise.resolve(value === undefined ? null : new TextEncoder().encode(value));
+    },
+    onTransition: ({ transition, to }) => moves.push(`${transition}:${to}`),
+  });
+  await machine.start();
+  const watcher = machine.watchers[0]!;
+  await until(
+    "the watcher to report the unset key",
+    () => machine.watcherState(watcher).state === "missing",
+  );
+  assert.equal(moves.length, 0, "an unset key moves nothing without a fail_transition");
+  // A new value fires success; reading it unchanged right after fires on_matching_update.
+  values.set("mode", '{"level":3}');
+  await until("a new value, then the same again", () => moves.length >= 2, 3_000);
+  assert.deepEqual(moves.slice(0, 2), ["go:busy", "stop:done"]);
+  assert.deepEqual(machine.data.get("cfg_mode"), { level: 3 });
+  values.set("mode", "plain text");
+  await until("a changed value to succeed again", () => moves.includes("go:busy", 2), 3_000);
+  assert.equal(machine.data.get("cfg_mode"), "plain text");
+  // Once the transitions settle, one read a second: a check that fires a transition must not
+  // leave a second chain of timers behind.
+  await new Promise((resolve) => setTimeout(resolve, 1_500));
+  const before = reads.length;
+  await new Promise((resolve) => setTimeout(resolve, 3_000));
+  const quiet = reads.length - before;
+  assert.ok(quiet >= 2 && quiet <= 4, `about one read a second: ${quiet} in 3 s`);
+  assert.ok(reads.every((r) => r === "cfg/mode"));
+});
+
+Deno.test("the kv watcher's properties are checked", () => {
+  const problems: string[] = [];
+  const plugin = defaultPlugins().get("kv")!;
+  plugin.validate({
+    name: "bad",
+    type: "kv",
+    state_match: [],
+    properties: { bucket: "a b", key: "x.y", mode: "watch", hiera_config: true },
+  }, (p) => problems.push(p));
+  for (
+    const fragment of [
+      "not key-value|buckets take",
+      "mode: only poll",
+      "hiera_config: not supported",
+      "interval:",
+    ]
+  ) {
+    assert.ok(
+      problems.some((p) => new RegExp(fragment).test(p)),
+      `${fragment} in ${problems.join("; ")}`,
+    );
+  }
+});
