@@ -101,6 +101,8 @@ export class Cluster implements RouteHost {
   /** For each URL dialled, the server found there. */
   readonly #urlIds = new Map<string, string>();
   readonly #closeWaiters = new Map<Route, () => void>();
+  /** Told of each route registered with a peer (the workers' supervisor counts them). */
+  onRouteRegistered: ((remoteId: string) => void) | null = null;
   /** Pending back-off sleeps, ended at once on shutdown. */
   readonly #wakers = new Set<() => void>();
   readonly #broker: ClusterBroker;
@@ -360,6 +362,7 @@ export class Cluster implements RouteHost {
     for (const { subject, queue, count } of this.#local.values()) {
       route.sendSubscribe(subject, queue, count);
     }
+    this.onRouteRegistered?.(id);
     this.#log.info("route registered", {
       rid: route.id,
       remote_id: id,
@@ -412,7 +415,9 @@ export class Cluster implements RouteHost {
     const id = route.remoteId;
     if (id !== null && this.#byId.get(id) === route) {
       this.#byId.delete(id);
-      this.#log.warn("route closed", { rid: route.id, remote_id: id, reason });
+      // A route closing because this broker stops is expected; any other loss is worth a warning.
+      const log = this.#closing ? this.#log.debug : this.#log.warn;
+      log.call(this.#log, "route closed", { rid: route.id, remote_id: id, reason });
     } else {
       this.#log.debug("route closed", { rid: route.id, remote_id: id, reason });
     }

@@ -20,6 +20,11 @@ export interface KeptChildOptions {
   env?: Record<string, string>;
   /** Sees every line the child writes to standard error, before it is passed on. */
   onLine?: (line: string) => void;
+  /**
+   * Sees every line the child writes to standard output, which is not passed on: a channel for
+   * events the supervisor needs whatever the log level. @default standard output is discarded
+   */
+  onStdoutLine?: (line: string) => void;
   /** Called before each start, including restarts. */
   onStart?: () => void;
 }
@@ -53,10 +58,12 @@ export class KeptChild {
       args: this.#options.args(),
       env: this.#options.env ?? {},
       stdin: "null",
-      stdout: "null",
+      stdout: this.#options.onStdoutLine ? "piped" : "null",
       stderr: "piped",
     }).spawn();
     this.#child = child;
+    const onStdout = this.#options.onStdoutLine;
+    if (onStdout) void forwardLines(child.stdout, onStdout);
     void forwardLines(child.stderr, (line) => {
       this.#options.onLine?.(line);
       console.error(line);

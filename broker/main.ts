@@ -18,7 +18,12 @@ import { jsonLogger, type Logger, type LogLevel, LogLevels } from "../core/log.t
 import { Broker, type BrokerSettings } from "./broker.ts";
 import { BrokerConfigKeys, parseHostPort, settingsFromValues } from "./config.ts";
 import { serveMonitor } from "./monitor.ts";
-import { automaticWorkers, superviseWorkers } from "./workers.ts";
+import {
+  automaticWorkers,
+  superviseWorkers,
+  type WorkerEvent,
+  workerEventLine,
+} from "./workers.ts";
 import { freePort } from "./ports.ts";
 import { storeChild, storeRules } from "./store_child.ts";
 
@@ -157,8 +162,12 @@ async function main(args: string[]): Promise<number> {
     settings.serverName = `${settings.serverName}-w${settings.worker}`;
   }
   const broker = new Broker(settings, logger);
+  if (settings.worker !== null && broker.cluster) {
+    broker.cluster.onRouteRegistered = () => tellSupervisor("route");
+  }
   try {
     await broker.start();
+    if (settings.worker !== null) tellSupervisor("listening");
   } catch (error) {
     logger.error("cannot listen", { error: (error as Error).message });
     return 1;
@@ -181,6 +190,11 @@ async function main(args: string[]): Promise<number> {
   await monitor?.shutdown();
   await broker.shutdown();
   return 0;
+}
+
+/** A worker's event for its supervisor, on standard output. */
+function tellSupervisor(event: WorkerEvent): void {
+  Deno.stdout.writeSync(new TextEncoder().encode(workerEventLine(event)));
 }
 
 async function runSupervisor(

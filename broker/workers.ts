@@ -142,14 +142,13 @@ export async function superviseWorkers(
         worker.listening = false;
         worker.routes = 0;
       },
-      onLine: (line) => {
-        if (line.includes('"message":"worker listening"')) {
-          worker.listening = true;
-          announce();
-        } else if (line.includes('"message":"route registered"')) {
-          worker.routes++;
-          announce();
-        }
+      // Readiness comes on standard output, so it does not depend on the log level.
+      onStdoutLine: (line) => {
+        const event = workerEvent(line);
+        if (event === "listening") worker.listening = true;
+        else if (event === "route") worker.routes++;
+        else return;
+        announce();
       },
     }, logger);
   }
@@ -170,6 +169,23 @@ export async function superviseWorkers(
   clearTimeout(readyTimer);
   await Promise.all(workers.map((w) => w.child!.stop()));
   return 0;
+}
+
+/** What a worker tells its supervisor on standard output, one JSON object a line. */
+export type WorkerEvent = "listening" | "route";
+
+/** The line a worker writes to tell its supervisor of `event`. */
+export function workerEventLine(event: WorkerEvent): string {
+  return `${JSON.stringify({ chorale_worker: event })}\n`;
+}
+
+function workerEvent(line: string): WorkerEvent | null {
+  try {
+    const event = (JSON.parse(line) as { chorale_worker?: unknown }).chorale_worker;
+    return event === "listening" || event === "route" ? event : null;
+  } catch {
+    return null;
+  }
 }
 
 function routesFlag(urls: string[]): string[] {
