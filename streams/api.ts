@@ -25,7 +25,7 @@
 import type { NatsConnection } from "nats";
 import type { RegistryNode } from "../client/discovery_sources.ts";
 import {
-  isKvName,
+  kvNameProblem,
   kvStreamName,
   kvSubject,
   kvWildcard,
@@ -309,7 +309,10 @@ export class StoreClient {
     key: string,
   ): Promise<{ value: Uint8Array; revision: number; timeMs: number } | null> {
     checkKvName(bucket, key);
-    const { entry } = await this.#call<{ entry: WireMessage | null }>("read", "kv", { bucket, key });
+    const { entry } = await this.#call<{ entry: WireMessage | null }>("read", "kv", {
+      bucket,
+      key,
+    });
     return entry === null
       ? null
       : { value: bytesOf(entry), revision: entry.seq ?? 0, timeMs: entry.time_ms ?? 0 };
@@ -369,11 +372,6 @@ export class StoreClient {
 }
 
 function checkKvName(bucket: string, key?: string): void {
-  if (!isKvName(bucket, key)) {
-    throw new StoreApiError(
-      `Cannot use bucket '${bucket}'${
-        key === undefined ? "" : ` and key '${key}'`
-      } as they are not key-value names: buckets take letters, digits, '_' and '-'; keys also '/'`,
-    );
-  }
+  const problem = kvNameProblem(bucket, key);
+  if (problem !== null) throw new StoreApiError(problem);
 }

@@ -7,20 +7,15 @@
  */
 import type { Command } from "@commander-js/extra-typings";
 import { type CliContext, say, UsageError } from "../cli.ts";
-import { isKvName } from "../../core/protocol/subjects.ts";
+import { kvNameProblem } from "../../core/protocol/subjects.ts";
 import { connectStore, storeCliError } from "./_store.ts";
 
 const CONFIG_HELP =
   "client configuration file (default: chorale.yaml here or above, else the user's)";
 
 function checkNames(bucket: string, key?: string): void {
-  if (!isKvName(bucket, key)) {
-    throw new UsageError(
-      `Cannot use bucket '${bucket}'${
-        key === undefined ? "" : ` and key '${key}'`
-      } as they are not key-value names: buckets take letters, digits, '_' and '-'; keys also '/'`,
-    );
-  }
+  const problem = kvNameProblem(bucket, key);
+  if (problem !== null) throw new UsageError(problem);
 }
 
 /** Adds `chorale kv` to `program`. */

@@ -114,6 +114,13 @@ export function isKvName(bucket: string, key?: string): boolean {
   return KV_BUCKET.test(bucket) && (key === undefined || KV_KEY.test(key));
 }
 
+/** Why `bucket` and `key` are not key-value names, or null when they are. */
+export function kvNameProblem(bucket: string, key?: string): string | null {
+  if (isKvName(bucket, key)) return null;
+  const what = key === undefined ? `bucket '${bucket}'` : `bucket '${bucket}' and key '${key}'`;
+  return `Cannot use ${what} as they are not key-value names: buckets take letters, digits, '_' and '-'; keys also '/'`;
+}
+
 /**
  * `$KV.<bucket>.<key>`: where a key's values are kept (JetStream's layout), in the stream
  * {@linkcode kvStreamName} names.
