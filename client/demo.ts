@@ -14,7 +14,6 @@
  *
  * @module
  */
-import { X509Certificate } from "node:crypto";
 import { connect } from "nats";
 import { choriaRegistryAgent } from "../agents/choria_registry.ts";
 import { choriaUtilAgent } from "../agents/choria_util.ts";
@@ -22,14 +21,10 @@ import { discoveryAgent } from "../agents/discovery.ts";
 import { packageAgent } from "../agents/package.ts";
 import { rpcutilAgent } from "../agents/rpcutil.ts";
 import { Broker, defaultBrokerSettings } from "../broker/mod.ts";
-import { loadConfig } from "../core/config.ts";
-import { matchesFilter } from "../core/filter/mod.ts";
 import { silentLogger } from "../core/log.ts";
-import { CertificateAuthority, type IssuedCertificate } from "../core/security/ca.ts";
-import type { SecurityMaterial } from "../core/security/providers.ts";
-import { ServerConfigKeys, serverSettings } from "../server/config.ts";
-import { Daemon } from "../server/daemon.ts";
-import { runForServer, VERSION } from "../server/main.ts";
+import { CertificateAuthority } from "../core/security/ca.ts";
+import type { Daemon } from "../server/daemon.ts";
+import { startDemoServer } from "./_demo_node.ts";
 import { RpcClient, type RpcReplyResult } from "./rpc_client.ts";
 
 const NODES = [
@@ -64,18 +59,6 @@ function show(replies: RpcReplyResult[], pick: (r: RpcReplyResult) => string): v
   }
 }
 
-function material(issued: IssuedCertificate, name: string, ca: string): SecurityMaterial {
-  return {
-    certname: name,
-    certPem: issued.cert,
-    keyPem: issued.key,
-    caPem: ca,
-    notAfter: new Date(new X509Certificate(issued.cert).validTo),
-    paths: { certificate: "(memory)", key: "(memory)", ca: "(memory)" },
-    warnings: [],
-  };
-}
-
 async function main(): Promise<number> {
   step("A throwaway CA issues Ed25519 certificates: a broker, three servers and a client");
   const ca = await CertificateAuthority.create({ name: "Chorale Demo CA" });
@@ -105,19 +88,6 @@ async function main(): Promise<number> {
   const daemons: Daemon[] = [];
   try {
     for (const node of NODES) {
-      const problems: string[] = [];
-      const settings = serverSettings({
-        ...loadConfig(ServerConfigKeys, {}).values,
-        identity: node.identity,
-        brokers: [url],
-        "security.certificate": "(memory)",
-        "security.key": "(memory)",
-        "security.ca": "(memory)",
-        "policies.enabled": false,
-        "audit.enabled": false,
-        "registration.interval": 0,
-      }, problems);
-      if (problems.length > 0) throw new Error(problems.join("; "));
       const agents = [
         rpcutilAgent(),
         discoveryAgent(),
@@ -125,27 +95,7 @@ async function main(): Promise<number> {
         choriaUtilAgent(),
         packageAgent(),
       ];
-      const names = agents.map((a) => a.ddl.metadata.name);
-      const daemon = new Daemon({
-        settings,
-        material: material(await ca.issue("server", node.identity), node.identity, ca.certPem),
-        agents,
-        facts: () => node.facts,
-        classes: () => node.classes,
-        runAction: runForServer,
-        selects: (v) =>
-          matchesFilter(v.request.envelope.filter, {
-            identity: node.identity,
-            facts: node.facts,
-            classes: node.classes,
-            agents: names,
-          }),
-        audit: null,
-        brokers: [url],
-        logger: silentLogger,
-        version: VERSION,
-      });
-      await daemon.start();
+      const daemon = await startDemoServer(node, { url, ca, agents });
       daemons.push(daemon);
       console.log(
         `   ${node.identity}: role=${node.facts.role}, classes ${node.classes.join(",")}`,

@@ -18,7 +18,6 @@
  *
  * @module
  */
-import { X509Certificate } from "node:crypto";
 import { join } from "node:path";
 import { connect } from "nats";
 import { choriaUtilAgent } from "../agents/choria_util.ts";
@@ -27,8 +26,6 @@ import { rpcutilAgent } from "../agents/rpcutil.ts";
 import { scoutAgent } from "../agents/scout.ts";
 import { Broker, defaultBrokerSettings } from "../broker/mod.ts";
 import { parsePermissions } from "../broker/config.ts";
-import { loadConfig } from "../core/config.ts";
-import { matchesFilter } from "../core/filter/mod.ts";
 import { silentLogger } from "../core/log.ts";
 import {
   callerId,
@@ -43,18 +40,17 @@ import {
   hostedMachines,
   MachineHost,
 } from "../machines/mod.ts";
-import { ServerConfigKeys, serverSettings } from "../server/config.ts";
-import { Daemon } from "../server/daemon.ts";
-import { runForServer, VERSION } from "../server/main.ts";
+import type { Daemon } from "../server/daemon.ts";
+import { startDemoServer } from "./_demo_node.ts";
 import type { CliContext } from "./cli.ts";
 import { renderMachineEvent } from "./commands/machine.ts";
 import { main as chorale } from "./main.ts";
 import { palette } from "./output/colour.ts";
 
 const NODES = [
-  { identity: "web1.demo.chorale", facts: { role: "web" } },
-  { identity: "web2.demo.chorale", facts: { role: "web" } },
-  { identity: "db1.demo.chorale", facts: { role: "db" } },
+  { identity: "web1.demo.chorale", facts: { role: "web" }, classes: [] },
+  { identity: "web2.demo.chorale", facts: { role: "web" }, classes: [] },
+  { identity: "db1.demo.chorale", facts: { role: "db" }, classes: [] },
 ];
 const CLIENT = "demo.mcollective";
 const DIR = ".chorale-demo-machines";
@@ -205,20 +201,6 @@ async function main(): Promise<number> {
           "",
         ].join("\n"),
       );
-      const settingsProblems: string[] = [];
-      const settings = serverSettings({
-        ...loadConfig(ServerConfigKeys, {}).values,
-        identity: node.identity,
-        brokers: [url],
-        "security.certificate": "(memory)",
-        "security.key": "(memory)",
-        "security.ca": "(memory)",
-        "policies.enabled": false,
-        "audit.enabled": false,
-        "registration.interval": 0,
-      }, settingsProblems);
-      if (settingsProblems.length > 0) throw new Error(settingsProblems.join("; "));
-      const issued = await ca.issue("server", node.identity);
       let daemon: Daemon | null = null;
       const host = new MachineHost({
         store: join(nodeDir, "machines"),
@@ -241,36 +223,9 @@ async function main(): Promise<number> {
         choriaUtilAgent({ machines }),
         scoutAgent(machines),
       ];
-      const names = agents.map((a) => a.ddl.metadata.name);
-      daemon = new Daemon({
-        settings,
-        material: {
-          certname: node.identity,
-          certPem: issued.cert,
-          keyPem: issued.key,
-          caPem: ca.certPem,
-          notAfter: new Date(new X509Certificate(issued.cert).validTo),
-          paths: { certificate: "(memory)", key: "(memory)", ca: "(memory)" },
-          warnings: [],
-        },
-        agents,
-        facts: () => node.facts,
-        classes: () => [],
-        runAction: runForServer,
-        selects: (v) =>
-          matchesFilter(v.request.envelope.filter, {
-            identity: node.identity,
-            facts: node.facts,
-            classes: [],
-            agents: names,
-          }),
-        audit: null,
-        brokers: [url],
-        logger: silentLogger,
-        version: VERSION,
-      });
-      await daemon.start();
-      daemons.push(daemon);
+      const started = await startDemoServer(node, { url, ca, agents });
+      daemon = started;
+      daemons.push(started);
       hosts.set(node.identity, host);
     }
     step("Each node's keep_motd machine finds its motd missing and restores it");
