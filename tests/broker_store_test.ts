@@ -18,7 +18,7 @@ Deno.test("Broker's store child runs with the store task's permissions", async (
   assert.deepEqual([...STORE_PERMISSIONS], await taskPermissions("store"));
 });
 
-Deno.test("Broker runs the stream store beside it under Choria's default permissions", async () => {
+async function storeBesideBroker(flags: string[]): Promise<void> {
   await using pki = await makeTestPki();
   const dir = await Deno.makeTempDir({ prefix: "chorale-broker-store-" });
   try {
@@ -30,7 +30,7 @@ Deno.test("Broker runs the stream store beside it under Choria's default permiss
       },
       store: { dir },
     };
-    await using broker = await startBroker({ config });
+    await using broker = await startBroker({ config, flags });
     const nc = await connect({
       servers: `127.0.0.1:${broker.port}`,
       tls: { ca: pki.caPem, cert: pki.client.cert, key: pki.client.key },
@@ -53,12 +53,24 @@ Deno.test("Broker runs the stream store beside it under Choria's default permiss
         ["CHORIA_EVENTS", "CHORIA_MACHINE", "CHORIA_REGISTRATION"],
       );
       await Deno.stat(join(dir, "streams.db"));
+      const serving = broker.proc.lines.filter((l) =>
+        l.includes('"message":"stream store serving"')
+      );
+      assert.equal(serving.length, 1, "one store, started by the broker or the supervisor only");
     } finally {
       await nc.close();
     }
   } finally {
     await Deno.remove(dir, { recursive: true }).catch(() => {});
   }
+}
+
+Deno.test("Broker runs the stream store beside it under Choria's default permissions", async () => {
+  await storeBesideBroker([]);
+});
+
+Deno.test("Broker with workers runs one stream store, reached through any worker", async () => {
+  await storeBesideBroker(["--workers", "2"]);
 });
 
 Deno.test("Broker refuses --store without TLS", async () => {
